@@ -1,0 +1,212 @@
+"""One exception hierarchy for everything Executor reports to a user.
+
+Every error carries a stable ``code`` (the strings of the result envelope), a message that says
+what is wrong, and a ``hint`` that says what to do next. :data:`ERROR_TABLE` maps each code to
+how every surface renders it (HTTP status, CLI exit code, whether a retry may help), so that the
+SDK, the HTTP API, MCP and the CLI agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ErrorKind:
+    """How one error code is rendered on every surface."""
+
+    code: str
+    http_status: int
+    exit_code: int
+    retryable: bool = False
+
+
+ERROR_TABLE: dict[str, ErrorKind] = {
+    kind.code: kind
+    for kind in (
+        ErrorKind("tool_not_found", 404, 1),
+        ErrorKind("invalid_arguments", 422, 1),
+        ErrorKind("tool_blocked", 403, 1),
+        ErrorKind("approval_required", 409, 3),
+        ErrorKind("approval_declined", 403, 1),
+        ErrorKind("auth_required", 401, 1),
+        ErrorKind("upstream_error", 502, 1),
+        ErrorKind("timeout", 504, 1, retryable=True),
+        ErrorKind("internal_error", 500, 1),
+        ErrorKind("not_found", 404, 1),
+        ErrorKind("already_exists", 409, 1),
+        ErrorKind("invalid_input", 400, 2),
+        ErrorKind("invalid_spec", 422, 1),
+        ErrorKind("fetch_failed", 502, 1, retryable=True),
+        ErrorKind("secret_error", 400, 1),
+        ErrorKind("storage_error", 500, 1),
+    )
+}
+
+
+class ExecutorError(Exception):
+    """Base of every error Executor raises on purpose.
+
+    ``message`` says what went wrong in one line; ``hint`` says what to do about it.
+    ``details`` is a JSON-safe dict with structured context (never a secret value).
+    """
+
+    code: str = "internal_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        details: dict[str, Any] | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.details: dict[str, Any] = dict(details or {})
+        self.status = status
+
+    @property
+    def kind(self) -> ErrorKind:
+        return ERROR_TABLE[self.code]
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind.retryable
+
+    def __str__(self) -> str:
+        return f"{self.message} {self.hint}" if self.hint else self.message
+
+    def to_error(self) -> dict[str, Any]:
+        """The ``error`` member of a failed result envelope."""
+        error: dict[str, Any] = {
+            "code": self.code,
+            "message": str(self),
+            "retryable": self.retryable,
+        }
+        if self.status is not None:
+            error["status"] = self.status
+        if self.details:
+            error["details"] = self.details
+        return error
+
+
+class ToolNotFoundError(ExecutorError):
+    """No tool has this address. ``details["suggestions"]`` holds up to five near addresses."""
+
+    code = "tool_not_found"
+
+
+class InvalidArgumentsError(ExecutorError):
+    """Arguments do not match the tool's input schema. ``details["violations"]`` lists them."""
+
+    code = "invalid_arguments"
+
+
+class ToolBlockedError(ExecutorError):
+    """A policy blocks this tool."""
+
+    code = "tool_blocked"
+
+
+class ApprovalRequiredError(ExecutorError):
+    """The call needs a human's approval and nobody was there to give it."""
+
+    code = "approval_required"
+
+
+class ApprovalDeclinedError(ExecutorError):
+    """A human declined the call."""
+
+    code = "approval_declined"
+
+
+class AuthRequiredError(ExecutorError):
+    """The connection needs a human to (re)authenticate before the call can run."""
+
+    code = "auth_required"
+
+
+class UpstreamError(ExecutorError):
+    """The upstream API answered with an error or could not be reached."""
+
+    code = "upstream_error"
+
+
+class ToolTimeoutError(ExecutorError):
+    """The upstream call did not finish in time."""
+
+    code = "timeout"
+
+
+class InternalError(ExecutorError):
+    """A bug or an unexpected failure; ``details["id"]`` points into the server log."""
+
+    code = "internal_error"
+
+
+class NotFoundError(ExecutorError):
+    """A named integration, connection, policy or secret does not exist."""
+
+    code = "not_found"
+
+
+class AlreadyExistsError(ExecutorError):
+    """A record with this name exists already."""
+
+    code = "already_exists"
+
+
+class InvalidInputError(ExecutorError):
+    """A management call got a bad value (a name, a pattern, an option)."""
+
+    code = "invalid_input"
+
+
+class SpecError(ExecutorError):
+    """A source document is malformed, unsupported or hostile."""
+
+    code = "invalid_spec"
+
+
+class FetchError(ExecutorError):
+    """A document could not be fetched (unreachable, refused by the fetch policy, too large)."""
+
+    code = "fetch_failed"
+
+
+class SecretError(ExecutorError):
+    """A secret reference cannot be resolved or stored."""
+
+    code = "secret_error"
+
+
+class StorageError(ExecutorError):
+    """The database could not be opened, migrated or written."""
+
+    code = "storage_error"
+
+
+__all__ = [
+    "ERROR_TABLE",
+    "AlreadyExistsError",
+    "ApprovalDeclinedError",
+    "ApprovalRequiredError",
+    "AuthRequiredError",
+    "ErrorKind",
+    "ExecutorError",
+    "FetchError",
+    "InternalError",
+    "InvalidArgumentsError",
+    "InvalidInputError",
+    "NotFoundError",
+    "SecretError",
+    "SpecError",
+    "StorageError",
+    "ToolBlockedError",
+    "ToolNotFoundError",
+    "ToolTimeoutError",
+    "UpstreamError",
+]

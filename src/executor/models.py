@@ -1,0 +1,168 @@
+"""Domain values shared by the core, the store and the source plugins.
+
+One frozen dataclass per concept (PRODUCT.md §1). JSON Schemas stay plain dicts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+PolicyAction = Literal["allow", "require_approval", "block"]
+POLICY_ACTIONS: tuple[PolicyAction, ...] = ("allow", "require_approval", "block")
+
+PolicyScope = Literal["workspace", "user"]
+
+AuthType = Literal["none", "api_key", "bearer", "basic", "custom_headers", "oauth2"]
+ApiKeyLocation = Literal["header", "query", "cookie"]
+
+
+@dataclass(frozen=True)
+class AuthMethod:
+    """One way an integration accepts credentials, usually derived from the spec.
+
+    ``id`` is a stable identifier (the spec's security-scheme name as an identifier, or the
+    ``type`` for generic methods). For ``api_key``, ``location`` and ``name`` say where the key
+    goes. ``oauth2`` methods carry their flows and scopes in ``extras`` (the flow itself arrives
+    with a later release; a bearer token can stand in meanwhile).
+    """
+
+    id: str
+    type: AuthType
+    location: ApiKeyLocation | None = None
+    name: str | None = None
+    description: str = ""
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ToolDefinition:
+    """One operation as a source plugin produces it, stored once per integration.
+
+    ``name`` is the dotted tool name (``issues.create``); ``summary`` is one trimmed line for
+    listings and ``description`` the complete text for ``describe``. ``binding`` is the
+    plugin's private, JSON-serialisable recipe for calling the operation.
+    """
+
+    name: str
+    summary: str
+    description: str
+    input_schema: dict[str, Any]
+    output_schema: dict[str, Any] | None = None
+    tags: tuple[str, ...] = ()
+    default_policy: PolicyAction = "allow"
+    is_read_only: bool = False
+    is_destructive: bool = False
+    binding: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Integration:
+    """One API surface in the catalog (an OpenAPI spec, …), identified by ``slug``."""
+
+    id: str
+    workspace_id: str
+    slug: str
+    kind: str
+    title: str
+    summary: str
+    config: dict[str, Any]
+    auth_methods: tuple[AuthMethod, ...]
+    tool_count: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Connection:
+    """A configured instance of an integration: an account such as ``work`` or ``default``.
+
+    ``auth`` holds the auth method and *references* to secrets (``secret://…``, ``env://…``),
+    never their values. ``user_id`` is set for a connection personal to one user.
+    """
+
+    id: str
+    workspace_id: str
+    integration: str
+    name: str
+    auth: dict[str, Any]
+    settings: dict[str, Any]
+    user_id: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A tool as listed for one connection: its address and what an agent needs to pick it."""
+
+    address: str
+    integration: str
+    connection: str
+    name: str
+    summary: str
+    description: str
+    tags: tuple[str, ...]
+    default_policy: PolicyAction
+    is_read_only: bool
+    is_destructive: bool
+    policy: PolicyAction = "allow"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A rule: tool addresses matching ``pattern`` get ``action``. Lower ``position`` first."""
+
+    id: str
+    workspace_id: str
+    scope: PolicyScope
+    pattern: str
+    action: PolicyAction
+    position: int
+    user_id: str | None = None
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One search result: a tool, its relevance score (higher is better)."""
+
+    tool: Tool
+    score: float
+
+
+@dataclass(frozen=True)
+class SearchResults:
+    """Ranked hits plus whether any of them is a good match for the query."""
+
+    hits: tuple[SearchHit, ...]
+    is_good_match: bool
+
+
+@dataclass(frozen=True)
+class ToolChange:
+    """One tool that a refresh added, changed or removed."""
+
+    name: str
+    change: Literal["added", "changed", "removed"]
+
+
+@dataclass(frozen=True)
+class RefreshReport:
+    """What a refresh did to an integration's catalog."""
+
+    integration: str
+    added: tuple[str, ...]
+    changed: tuple[str, ...]
+    removed: tuple[str, ...]
+    tool_count: int
+
+
+@dataclass(frozen=True)
+class ApprovalRequest:
+    """What a human is asked to approve: the tool, a one-line summary, validated arguments."""
+
+    address: str
+    summary: str
+    arguments: dict[str, Any]
+    reason: str

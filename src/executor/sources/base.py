@@ -1,0 +1,193 @@
+"""The source plugin seam (PRODUCT.md §2).
+
+A source plugin turns a user's config (a URL, a file, inline text, options) into tool
+definitions, and calls those tools. Built-in plugins register through the same entry-point
+group as third-party ones, ``executor.sources``; loading is lazy and can be limited with the
+``EXECUTOR_SOURCES`` environment variable (a comma-separated list of plugin kinds).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import httpx2
+
+from executor.errors import InvalidInputError
+from executor.models import AuthMethod, ToolDefinition
+from executor.results import ToolResult
+
+ENTRY_POINT_GROUP = "executor.sources"
+
+#: Called with (stage, done, total) while a source loads: stages are "download", "parse", "index".
+Progress = Callable[[str, int, int | None], None]
+
+
+@dataclass(frozen=True)
+class FetchPolicy:
+    """What a plugin may fetch while loading a source.
+
+    Loopback and public addresses are allowed; link-local and cloud metadata addresses never are
+    unless ``allow_private`` is set; local files referenced from a document (``file://`` or a
+    relative path from a remote document) only with ``allow_files``.
+    """
+
+    allow_files: bool = False
+    allow_private: bool = False
+    max_bytes: int = 64 * 1024 * 1024
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """What the user gave to add a source.
+
+    Exactly one of ``url``, ``path`` or ``text`` names the document. ``base_url`` overrides the
+    servers the document declares. ``options`` are plugin-specific settings.
+    """
+
+    url: str | None = None
+    path: str | None = None
+    text: str | None = None
+    base_url: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            key: value
+            for key, value in {
+                "url": self.url,
+                "path": self.path,
+                "text": self.text,
+                "base_url": self.base_url,
+                "options": self.options or None,
+            }.items()
+            if value is not None
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SourceConfig:
+        return cls(
+            url=data.get("url"),
+            path=data.get("path"),
+            text=data.get("text"),
+            base_url=data.get("base_url"),
+            options=dict(data.get("options") or {}),
+        )
+
+
+@dataclass(frozen=True)
+class Detection:
+    """A plugin's opinion that a document is of its kind, with a confidence in [0, 1]."""
+
+    kind: str
+    confidence: float
+    reason: str
+
+
+@dataclass
+class SourceBundle:
+    """Everything a plugin produced from a source document.
+
+    ``spec`` is the raw document (stored compressed so refresh and describe can read it again);
+    ``config`` is the normalised config to store (e.g. the chosen base URL).
+    """
+
+    kind: str
+    title: str
+    summary: str
+    tools: list[ToolDefinition]
+    auth_methods: list[AuthMethod]
+    config: dict[str, Any]
+    spec: bytes | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class AppliedAuth:
+    """Credentials resolved into what goes on the wire. Values are secret: never log them."""
+
+    headers: Mapping[str, str] = field(default_factory=dict)
+    query: Mapping[str, str] = field(default_factory=dict)
+    cookies: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PluginCall:
+    """One call for a plugin to carry out.
+
+    ``integration_config`` is the stored (normalised) source config; ``connection_settings``
+    are the connection's non-secret settings (``base_url`` override, extra ``headers``,
+    ``timeout``). ``http`` is the connection's pooled client.
+    """
+
+    tool: ToolDefinition
+    arguments: Mapping[str, Any]
+    integration_config: Mapping[str, Any]
+    connection_settings: Mapping[str, Any]
+    auth: AppliedAuth
+    http: httpx2.AsyncClient
+    timeout: float
+
+
+@runtime_checkable
+class SourcePlugin(Protocol):
+    """What every source plugin implements."""
+
+    kind: ClassVar[str]
+
+    async def detect(self, text: str, *, url: str | None = None) -> Detection | None:
+        """Judge a pasted document (or the body fetched from ``url``)."""
+        ...
+
+    async def load(
+        self,
+        config: SourceConfig,
+        *,
+        fetch_policy: FetchPolicy,
+        progress: Progress | None = None,
+    ) -> SourceBundle:
+        """Read the source and build its tools. Raise :class:`SpecError`/:class:`FetchError`."""
+        ...
+
+    async def call(self, request: PluginCall) -> ToolResult:
+        """Carry out a call and return the result envelope (never raise for upstream failures)."""
+        ...
+
+
+def _enabled_kinds() -> set[str] | None:
+    raw = os.environ.get("EXECUTOR_SOURCES", "").strip()
+    return {kind.strip() for kind in raw.split(",") if kind.strip()} or None if raw else None
+
+
+class PluginRegistry:
+    """Source plugins by kind, loaded lazily from the ``executor.sources`` entry points."""
+
+    def __init__(self, plugins: Mapping[str, SourcePlugin] | None = None) -> None:
+        self._plugins: dict[str, SourcePlugin] = dict(plugins or {})
+        self._entry_points = {
+            ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name not in self._plugins
+        }
+        enabled = _enabled_kinds()
+        if enabled is not None:
+            self._entry_points = {k: v for k, v in self._entry_points.items() if k in enabled}
+
+    def kinds(self) -> list[str]:
+        return sorted({*self._plugins, *self._entry_points})
+
+    def get(self, kind: str) -> SourcePlugin:
+        plugin = self._plugins.get(kind)
+        if plugin is not None:
+            return plugin
+        entry_point = self._entry_points.get(kind)
+        if entry_point is None:
+            raise InvalidInputError(
+                f"No source plugin of kind {kind!r}.",
+                hint=f"Installed kinds: {', '.join(self.kinds()) or 'none'}.",
+            )
+        plugin = entry_point.load()()
+        self._plugins[kind] = plugin
+        return plugin

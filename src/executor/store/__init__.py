@@ -1,0 +1,10 @@
+"""Persistent storage: SQLAlchemy Core tables, Alembic migrations and the search index.
+
+:class:`Store` is the only way the core touches the database. It works on embedded SQLite
+(WAL) and on PostgreSQL, runs migrations when opened, and keeps the search index in step with
+the tools table.
+"""
+
+from executor.store.database import Store, StoredTool
+
+__all__ = ["Store", "StoredTool"]

@@ -1,0 +1,73 @@
+"""Fixtures shared by the whole suite: the async backend and the two databases."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+POSTGRES_URL = os.environ.get(
+    "EXECUTOR_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@dataclass(frozen=True)
+class Database:
+    """Where a test's store lives: an SQLAlchemy URL, plus a private schema on PostgreSQL."""
+
+    kind: str
+    url: str
+    schema: str | None
+
+
+async def _drop_schema(schema: str) -> None:
+    import asyncpg
+
+    dsn = POSTGRES_URL.replace("postgresql+asyncpg://", "postgresql://")
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    """A fresh, empty database: an SQLite file, or a private schema in PostgreSQL's `test`."""
+    if request.param == "sqlite":
+        yield Database("sqlite", f"sqlite+aiosqlite:///{tmp_path / 'executor.db'}", None)
+        return
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    try:
+        yield Database("postgres", POSTGRES_URL, schema)
+    finally:
+        await _drop_schema(schema)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """An empty data dir, exported as EXECUTOR_DATA_DIR, with no stray settings inherited."""
+    path = tmp_path / "data"
+    monkeypatch.setenv("EXECUTOR_DATA_DIR", str(path))
+    for name in ("EXECUTOR_DATABASE_URL", "EXECUTOR_SECRET_KEY", "EXECUTOR_SOURCES"):
+        monkeypatch.delenv(name, raising=False)
+    yield path
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run every ``async def`` test under anyio (asyncio backend) without a marker on each."""
+    import inspect
+
+    for item in items:
+        function = getattr(item, "function", None)
+        if function is not None and inspect.iscoroutinefunction(function):
+            item.add_marker(pytest.mark.anyio)
