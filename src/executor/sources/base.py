@@ -30,9 +30,10 @@ Progress = Callable[[str, int, int | None], None]
 class FetchPolicy:
     """What a plugin may fetch while loading a source.
 
-    Loopback and public addresses are allowed; link-local and cloud metadata addresses never are
-    unless ``allow_private`` is set; local files referenced from a document (``file://`` or a
-    relative path from a remote document) only with ``allow_files``.
+    Loopback and public addresses are allowed. Private and link-local ranges only with
+    ``allow_private``; cloud metadata endpoints (169.254.169.254, metadata.google.internal, …)
+    never. Local files referenced from a document (``file://`` or a relative path from a remote
+    document) only with ``allow_files``.
     """
 
     allow_files: bool = False
@@ -93,7 +94,9 @@ class SourceBundle:
     """Everything a plugin produced from a source document.
 
     ``spec`` is the raw document (stored compressed so refresh and describe can read it again);
-    ``config`` is the normalised config to store (e.g. the chosen base URL).
+    ``config`` is the normalised config to store (e.g. the chosen base URL). ``requires_auth``
+    is False when every tool can be called without credentials, so the source gets a
+    ``default`` connection as soon as it is added.
     """
 
     kind: str
@@ -103,6 +106,7 @@ class SourceBundle:
     auth_methods: list[AuthMethod]
     config: dict[str, Any]
     spec: bytes | None = None
+    requires_auth: bool = True
     warnings: list[str] = field(default_factory=list)
 
 
@@ -159,8 +163,8 @@ class SourcePlugin(Protocol):
 
 
 def _enabled_kinds() -> set[str] | None:
-    raw = os.environ.get("EXECUTOR_SOURCES", "").strip()
-    return {kind.strip() for kind in raw.split(",") if kind.strip()} or None if raw else None
+    kinds = {kind.strip() for kind in os.environ.get("EXECUTOR_SOURCES", "").split(",")}
+    return (kinds - {""}) or None
 
 
 class PluginRegistry:
@@ -169,7 +173,9 @@ class PluginRegistry:
     def __init__(self, plugins: Mapping[str, SourcePlugin] | None = None) -> None:
         self._plugins: dict[str, SourcePlugin] = dict(plugins or {})
         self._entry_points = {
-            ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name not in self._plugins
+            ep.name: ep
+            for ep in entry_points(group=ENTRY_POINT_GROUP)
+            if ep.name not in self._plugins
         }
         enabled = _enabled_kinds()
         if enabled is not None:

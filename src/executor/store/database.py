@@ -1,11 +1,43 @@
-"""CONTRACT STUB — the store helper replaces the bodies; signatures are what the core calls."""
+"""The store: every read and write the core makes, one transaction per method.
+
+Works on embedded SQLite (aiosqlite; WAL, foreign keys on, busy timeout, writers take the lock
+up front with ``BEGIN IMMEDIATE``) and on PostgreSQL (asyncpg; optionally inside a private
+schema). Opening a store migrates it to the newest schema. Database failures become
+:mod:`executor.errors` exceptions in one place, :func:`translate_errors`.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import re
+import uuid
+import zlib
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal, TypeVar
 
+import anyio.to_thread
+import orjson
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
+
+from executor.errors import (
+    AlreadyExistsError,
+    ExecutorError,
+    InvalidInputError,
+    NotFoundError,
+    StorageError,
+)
 from executor.models import (
+    POLICY_ACTIONS,
     AuthMethod,
     Connection,
     Integration,
@@ -14,6 +46,19 @@ from executor.models import (
     PolicyScope,
     ToolDefinition,
 )
+from executor.store import migrations, search
+from executor.store import tables as t
+from executor.store.tables import utcnow
+
+#: Specs larger than this are compressed and decompressed off the event loop.
+_OFFLOOP_BYTES = 256 * 1024
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}\Z")
+_CONNECTION_STATUSES = ("unknown", "ok", "needs_auth", "unreachable", "error")
+# Every replica may open the store at once; PostgreSQL runs their migrations one at a time.
+_MIGRATION_LOCK = 0x45584543
+_T = TypeVar("_T")
+#: Inserting this many tools on PostgreSQL refreshes the search table's planner statistics.
+_ANALYZE_AFTER = 500
 
 
 @dataclass(frozen=True)
@@ -34,8 +79,295 @@ class ToolMatch:
     score: float  # higher is better
 
 
+@dataclass(frozen=True)
+class ConnectionHealth:
+    """What the last check of a connection found: ``status`` is one of unknown, ok,
+    needs_auth, unreachable, error."""
+
+    status: str
+    last_error: str | None
+    checked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ToolCallRecord:
+    """One tool call inside a run, as the audit log keeps it."""
+
+    seq: int
+    address: str
+    arguments: dict[str, Any]
+    decision: str
+    outcome: str
+    duration_ms: float
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run (a direct call or an execution) with its tool calls in order."""
+
+    id: str
+    workspace_id: str
+    kind: str
+    caller: str
+    status: str
+    code: str | None
+    result: Any
+    logs: str
+    error: Any
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime | None
+    calls: tuple[ToolCallRecord, ...]
+
+
+def new_id() -> str:
+    """A fresh record id: 32 hex characters of a random UUID."""
+    return uuid.uuid4().hex
+
+
+def definition_hash(definition: ToolDefinition) -> str:
+    """A stable digest of everything that defines a tool; a refresh compares these."""
+    payload = {
+        "name": definition.name,
+        "summary": definition.summary,
+        "description": definition.description,
+        "input_schema": definition.input_schema,
+        "output_schema": definition.output_schema,
+        "tags": list(definition.tags),
+        "default_policy": definition.default_policy,
+        "is_read_only": definition.is_read_only,
+        "is_destructive": definition.is_destructive,
+        "binding": definition.binding,
+    }
+    return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def _first_line(exc: BaseException) -> str:
+    # Only the driver's own message: SQLAlchemy's str() would append the statement.
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _is_unique_violation(exc: sa_exc.IntegrityError) -> bool:
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) == "23505" or getattr(orig, "pgcode", None) == "23505":
+        return True
+    text = str(orig)
+    return "UNIQUE constraint failed" in text or "duplicate key value" in text
+
+
+def _where(url: URL) -> str:
+    if url.get_backend_name() == "sqlite":
+        return f"SQLite database {url.database or ':memory:'}"
+    host = url.host or "localhost"
+    return f"PostgreSQL at {host}:{url.port or 5432}/{url.database or ''}"
+
+
+@contextlib.contextmanager
+def translate_errors(url: URL, *, conflict: ExecutorError | None = None) -> Iterator[None]:
+    """Turn database and driver failures into :mod:`executor.errors` exceptions.
+
+    A unique-constraint violation becomes ``conflict`` when one is given (the caller knows
+    which name was taken); anything else becomes a one-line :class:`StorageError` naming the
+    database. Messages never carry statement parameters.
+    """
+    try:
+        yield
+    except ExecutorError:
+        raise
+    except sa_exc.IntegrityError as exc:
+        if conflict is not None and _is_unique_violation(exc):
+            raise conflict from exc
+        raise StorageError(
+            f"{_where(url)} refused a write: {_first_line(exc)}.",
+            hint="This is a bug in Executor if it persists; please report it.",
+        ) from exc
+    except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
+        raise _unavailable(url, exc) from exc
+    except sa_exc.DBAPIError as exc:
+        raise StorageError(f"{_where(url)} failed: {_first_line(exc)}.") from exc
+    except (OSError, TimeoutError) as exc:
+        raise _unavailable(url, exc) from exc
+
+
+def _unavailable(url: URL, exc: BaseException) -> StorageError:
+    reason = _first_line(exc)
+    if url.get_backend_name() == "sqlite":
+        return StorageError(
+            f"Cannot use the {_where(url)}: {reason}.",
+            hint="Check that its folder is writable and no other program holds a lock on it.",
+        )
+    return StorageError(
+        f"Cannot reach {_where(url)}: {reason}.",
+        hint="Check that PostgreSQL is running there and that EXECUTOR_DATABASE_URL "
+        "(host, port, user, password, database) is right.",
+    )
+
+
+def _compress(data: bytes) -> bytes:
+    return zlib.compress(data, 6)
+
+
+async def _offloop(function: Any, data: bytes) -> bytes:
+    if len(data) > _OFFLOOP_BYTES:
+        result: bytes = await anyio.to_thread.run_sync(function, data)
+        return result
+    result = function(data)
+    return result
+
+
+def _auth_methods_json(methods: Sequence[AuthMethod]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": method.id,
+            "type": method.type,
+            "location": method.location,
+            "name": method.name,
+            "description": method.description,
+            "extras": method.extras,
+        }
+        for method in methods
+    ]
+
+
+def _integration(row: Any) -> Integration:
+    return Integration(
+        id=row.id,
+        workspace_id=row.workspace_id,
+        slug=row.slug,
+        kind=row.kind,
+        title=row.title,
+        summary=row.summary,
+        config=row.config,
+        auth_methods=tuple(AuthMethod(**method) for method in row.auth_methods),
+        tool_count=row.tool_count,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _definition(row: Any) -> ToolDefinition:
+    return ToolDefinition(
+        name=row.name,
+        summary=row.summary,
+        description=row.description,
+        input_schema=row.input_schema,
+        output_schema=row.output_schema,
+        tags=tuple(row.tags),
+        default_policy=row.default_policy,
+        is_read_only=bool(row.is_read_only),
+        is_destructive=bool(row.is_destructive),
+        binding=row.binding,
+    )
+
+
+def _connection(row: Any) -> Connection:
+    return Connection(
+        id=row.id,
+        workspace_id=row.workspace_id,
+        integration=row.slug,
+        name=row.name,
+        auth=row.auth,
+        settings=row.settings,
+        user_id=row.user_id,
+        created_at=row.created_at,
+    )
+
+
+def _policy(row: Any) -> Policy:
+    return Policy(
+        id=row.id,
+        workspace_id=row.workspace_id,
+        scope=row.scope,
+        pattern=row.pattern,
+        action=row.action,
+        position=row.position,
+        user_id=row.user_id,
+        created_at=row.created_at,
+    )
+
+
+@dataclass(frozen=True)
+class _ToolRows:
+    tools: list[dict[str, Any]]
+    search: list[dict[str, Any]]
+    terms: list[dict[str, Any]]
+
+
+def _tool_rows(
+    workspace_id: str, integration_id: str, definitions: Sequence[ToolDefinition]
+) -> _ToolRows:
+    tool_rows: list[dict[str, Any]] = []
+    search_rows: list[dict[str, Any]] = []
+    documents = []
+    for definition in definitions:
+        tool_id = new_id()
+        document = search.analyse_tool(definition)
+        documents.append(document)
+        tool_rows.append(
+            {
+                "id": tool_id,
+                "integration_id": integration_id,
+                "name": definition.name,
+                "summary": definition.summary,
+                "description": definition.description,
+                "input_schema": definition.input_schema,
+                "output_schema": definition.output_schema,
+                "tags": list(definition.tags),
+                "default_policy": definition.default_policy,
+                "is_read_only": definition.is_read_only,
+                "is_destructive": definition.is_destructive,
+                "binding": definition.binding,
+                "definition_hash": definition_hash(definition),
+            }
+        )
+        search_rows.append(
+            {
+                "tool_id": tool_id,
+                "workspace_id": workspace_id,
+                "integration_id": integration_id,
+                "name": document.name,
+                "tags": document.tags,
+                "summary": document.summary,
+                "description": document.description,
+            }
+        )
+    terms = [
+        {"integration_id": integration_id, "term": term, "doc_count": count}
+        for term, count in search.term_counts(documents).items()
+    ]
+    return _ToolRows(tool_rows, search_rows, terms)
+
+
 class Store:
     """Async access to the database. Every method is one transaction."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        url: URL,
+        schema: str | None,
+        reader: sa.Engine | None = None,
+    ) -> None:
+        self._engine = engine
+        self._url = url
+        self._schema = schema
+        # SQLite only: a synchronous engine for searches, run whole in a worker thread. Each
+        # aiosqlite statement costs a thread round trip; a search makes several.
+        self._reader = reader
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The underlying engine, for diagnostics and tests; the core goes through methods."""
+        return self._engine
+
+    @property
+    def dialect(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self._engine.dialect.name
+
+    # -- opening -------------------------------------------------------------------------------
 
     @classmethod
     async def open(cls, url: str, *, schema: str | None = None) -> Store:
@@ -45,16 +377,128 @@ class Store:
         ``postgresql+asyncpg://…``. ``schema`` (PostgreSQL only) puts every table in that
         schema, created if missing — tests use one schema per test.
         """
-        raise NotImplementedError
+        store = await cls.connect(url, schema=schema)
+        try:
+            await store.migrate()
+        except BaseException:
+            await store.close()
+            raise
+        return store
 
-    async def close(self) -> None: ...
+    @classmethod
+    async def connect(cls, url: str, *, schema: str | None = None) -> Store:
+        """Like :meth:`open` but without migrating (for tools that migrate step by step)."""
+        try:
+            parsed = make_url(url)
+        except sa_exc.ArgumentError as exc:
+            raise InvalidInputError(
+                f"{url.split('://')[0]}://… is not a database URL.",
+                hint="Use sqlite+aiosqlite:///path/to/executor.db or postgresql+asyncpg://…",
+            ) from exc
+        backend = parsed.get_backend_name()
+        if backend == "sqlite":
+            if schema is not None:
+                raise InvalidInputError(
+                    "A schema was given for an SQLite database.",
+                    hint="Schemas apply to PostgreSQL only; leave it unset for SQLite.",
+                )
+            engine, reader = _sqlite_engines(parsed)
+            return cls(engine, parsed, schema, reader)
+        if backend != "postgresql":
+            raise InvalidInputError(
+                f"Unsupported database {backend!r}.",
+                hint="Use sqlite+aiosqlite:///path/to/executor.db or postgresql+asyncpg://…",
+            )
+        if schema is not None:
+            if not _SCHEMA_NAME.match(schema):
+                raise InvalidInputError(
+                    f"{schema!r} is not a usable schema name.",
+                    hint="Use lowercase letters, digits and _, starting with a letter or _.",
+                )
+            await _create_schema(parsed, schema)
+        return cls(_postgres_engine(parsed, schema), parsed, schema)
 
-    # workspaces and users
+    async def migrate(self, revision: str = "head") -> None:
+        """Upgrade the schema to ``revision`` (default: the newest), keeping all data."""
+        async with self._transaction(write=True) as connection:
+            if self.dialect == "postgresql":
+                await connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_MIGRATION_LOCK)))
+            await connection.run_sync(
+                lambda sync: migrations.upgrade(sync, schema=self._schema, revision=revision)
+            )
+
+    async def revision(self) -> str | None:
+        """The schema revision the database is at (None before the first migration)."""
+        async with self._transaction() as connection:
+            return await connection.run_sync(
+                lambda sync: migrations.current(sync, schema=self._schema)
+            )
+
+    async def close(self) -> None:
+        """Close every pooled connection."""
+        await self._engine.dispose()
+        if self._reader is not None:
+            await anyio.to_thread.run_sync(self._reader.dispose)
+
+    def _read(self, function: Callable[[sa.Connection], _T]) -> _T:
+        """Run ``function`` in one read transaction of the synchronous SQLite engine."""
+        assert self._reader is not None
+        with translate_errors(self._url), self._reader.begin() as connection:
+            return function(connection)
+
+    @contextlib.asynccontextmanager
+    async def _transaction(
+        self, *, write: bool = False, conflict: ExecutorError | None = None
+    ) -> AsyncIterator[AsyncConnection]:
+        with translate_errors(self._url, conflict=conflict):
+            async with self._engine.connect() as connection:
+                if write and self.dialect == "sqlite":
+                    # Take the write lock at BEGIN so the busy timeout applies, instead of
+                    # failing when a reader later tries to upgrade its lock.
+                    connection = await connection.execution_options(sqlite_begin="IMMEDIATE")
+                async with connection.begin():
+                    yield connection
+
+    def _errors(
+        self, conflict: ExecutorError | None = None
+    ) -> contextlib.AbstractContextManager[None]:
+        return translate_errors(self._url, conflict=conflict)
+
+    def _insert(self, table: sa.Table) -> Any:
+        module = sqlite if self.dialect == "sqlite" else postgresql
+        return module.insert(table)
+
+    # -- workspaces and users --------------------------------------------------------------------
+
     async def ensure_local_workspace(self) -> tuple[str, str]:
         """Create (once) and return ``(workspace_id, user_id)`` of local single-user mode."""
-        raise NotImplementedError
+        async with self._transaction(write=True) as connection:
+            await connection.execute(
+                self._insert(t.workspaces)
+                .values(id=new_id(), name="local", created_at=utcnow())
+                .on_conflict_do_nothing(index_elements=["name"])
+            )
+            workspace_id = (
+                await connection.execute(
+                    sa.select(t.workspaces.c.id).where(t.workspaces.c.name == "local")
+                )
+            ).scalar_one()
+            await connection.execute(
+                self._insert(t.users)
+                .values(id=new_id(), workspace_id=workspace_id, name="local", created_at=utcnow())
+                .on_conflict_do_nothing(index_elements=["workspace_id", "name"])
+            )
+            user_id = (
+                await connection.execute(
+                    sa.select(t.users.c.id).where(
+                        t.users.c.workspace_id == workspace_id, t.users.c.name == "local"
+                    )
+                )
+            ).scalar_one()
+        return workspace_id, user_id
 
-    # integrations and their tools
+    # -- integrations and their tools ------------------------------------------------------------
+
     async def create_integration(
         self,
         workspace_id: str,
@@ -72,7 +516,88 @@ class Store:
 
         Raises AlreadyExistsError when the slug is taken in the workspace.
         """
-        raise NotImplementedError
+        integration_id = new_id()
+        compressed = None if spec is None else await _offloop(_compress, spec)
+        rows = await anyio.to_thread.run_sync(_tool_rows, workspace_id, integration_id, tools)
+        now = utcnow()
+        values = {
+            "id": integration_id,
+            "workspace_id": workspace_id,
+            "slug": slug,
+            "kind": kind,
+            "title": title,
+            "summary": summary,
+            "config": config,
+            "auth_methods": _auth_methods_json(auth_methods),
+            "spec": compressed,
+            "tool_count": len(tools),
+            "created_at": now,
+            "updated_at": now,
+        }
+        taken = AlreadyExistsError(
+            f"An integration named {slug!r} exists already.",
+            hint="Pick another slug, or refresh the existing integration.",
+        )
+        async with self._transaction(write=True) as connection:
+            with self._errors(conflict=taken):
+                await connection.execute(sa.insert(t.integrations).values(values))
+            await self._insert_tools(connection, slug, tools, rows)
+            row = (
+                await connection.execute(
+                    sa.select(t.integrations).where(t.integrations.c.id == integration_id)
+                )
+            ).one()
+        return _integration(row)
+
+    async def _insert_tools(
+        self,
+        connection: AsyncConnection,
+        slug: str,
+        tools: Sequence[ToolDefinition],
+        rows: _ToolRows,
+    ) -> None:
+        if not rows.tools:
+            return
+        names = [tool.name for tool in tools]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        twice = AlreadyExistsError(
+            f"The tools of {slug!r} must have distinct names; "
+            f"{', '.join(map(repr, duplicates[:5])) or 'some'} appear more than once.",
+            hint="Nothing was changed. Report this to the source plugin's author.",
+        )
+        with self._errors(conflict=twice):
+            await connection.execute(sa.insert(t.tools), rows.tools)
+        await connection.execute(sa.insert(t.tool_search), rows.search)
+        await connection.execute(sa.insert(t.search_terms), rows.terms)
+        if self.dialect == "postgresql" and len(rows.tools) >= _ANALYZE_AFTER:
+            # Fresh statistics, or the planner keeps seq-scanning the index it cannot cost.
+            await connection.exec_driver_sql("ANALYZE tool_search")
+
+    async def _integration_id(
+        self, connection: AsyncConnection, workspace_id: str, slug: str
+    ) -> str:
+        integration_id = (
+            await connection.execute(
+                sa.select(t.integrations.c.id).where(
+                    t.integrations.c.workspace_id == workspace_id, t.integrations.c.slug == slug
+                )
+            )
+        ).scalar_one_or_none()
+        if integration_id is None:
+            raise NotFoundError(
+                f"No integration named {slug!r}.",
+                hint="List them with `executor tools sources`, or add it first.",
+            )
+        return str(integration_id)
+
+    async def _delete_index(self, connection: AsyncConnection, integration_id: str) -> None:
+        # On PostgreSQL these rows would cascade; the FTS5 table has no foreign keys.
+        await connection.execute(
+            sa.delete(t.tool_search).where(t.tool_search.c.integration_id == integration_id)
+        )
+        await connection.execute(
+            sa.delete(t.search_terms).where(t.search_terms.c.integration_id == integration_id)
+        )
 
     async def replace_integration(
         self,
@@ -86,37 +611,145 @@ class Store:
         auth_methods: list[AuthMethod],
         tools: list[ToolDefinition],
     ) -> Integration:
-        """Refresh: replace config, spec, auth methods and the whole tool set atomically."""
-        raise NotImplementedError
+        """Refresh: replace config, spec, auth methods and the whole tool set atomically.
+
+        Raises NotFoundError when there is no such integration; on any failure the old tools
+        stay exactly as they were.
+        """
+        compressed = None if spec is None else await _offloop(_compress, spec)
+        async with self._transaction(write=True) as connection:
+            integration_id = await self._integration_id(connection, workspace_id, slug)
+            rows = await anyio.to_thread.run_sync(_tool_rows, workspace_id, integration_id, tools)
+            await connection.execute(
+                sa.update(t.integrations)
+                .where(t.integrations.c.id == integration_id)
+                .values(
+                    title=title,
+                    summary=summary,
+                    config=config,
+                    auth_methods=_auth_methods_json(auth_methods),
+                    spec=compressed,
+                    tool_count=len(tools),
+                    updated_at=utcnow(),
+                )
+            )
+            await self._delete_index(connection, integration_id)
+            await connection.execute(
+                sa.delete(t.tools).where(t.tools.c.integration_id == integration_id)
+            )
+            await self._insert_tools(connection, slug, tools, rows)
+            row = (
+                await connection.execute(
+                    sa.select(t.integrations).where(t.integrations.c.id == integration_id)
+                )
+            ).one()
+        return _integration(row)
 
     async def get_integration(self, workspace_id: str, slug: str) -> Integration | None:
-        raise NotImplementedError
+        """The integration with this slug, or None."""
+        async with self._transaction() as connection:
+            row = (
+                await connection.execute(
+                    sa.select(t.integrations).where(
+                        t.integrations.c.workspace_id == workspace_id,
+                        t.integrations.c.slug == slug,
+                    )
+                )
+            ).one_or_none()
+        return None if row is None else _integration(row)
 
     async def list_integrations(self, workspace_id: str) -> list[Integration]:
-        raise NotImplementedError
+        """Every integration of the workspace, ordered by slug."""
+        async with self._transaction() as connection:
+            rows = (
+                await connection.execute(
+                    sa.select(t.integrations)
+                    .where(t.integrations.c.workspace_id == workspace_id)
+                    .order_by(t.integrations.c.slug)
+                )
+            ).all()
+        return [_integration(row) for row in rows]
 
     async def delete_integration(self, workspace_id: str, slug: str) -> bool:
         """Delete the integration with its connections, tools and index rows."""
-        raise NotImplementedError
+        async with self._transaction(write=True) as connection:
+            try:
+                integration_id = await self._integration_id(connection, workspace_id, slug)
+            except NotFoundError:
+                return False
+            await self._delete_index(connection, integration_id)
+            await connection.execute(
+                sa.delete(t.integrations).where(t.integrations.c.id == integration_id)
+            )
+        return True
 
     async def load_spec(self, workspace_id: str, slug: str) -> bytes | None:
         """The stored (decompressed) source document."""
-        raise NotImplementedError
+        async with self._transaction() as connection:
+            compressed = (
+                await connection.execute(
+                    sa.select(t.integrations.c.spec).where(
+                        t.integrations.c.workspace_id == workspace_id,
+                        t.integrations.c.slug == slug,
+                    )
+                )
+            ).scalar_one_or_none()
+        return None if compressed is None else await _offloop(zlib.decompress, compressed)
+
+    def _tools_query(self, workspace_id: str) -> sa.Select[Any]:
+        return (
+            sa.select(t.tools, t.integrations.c.slug)
+            .join(t.integrations, t.integrations.c.id == t.tools.c.integration_id)
+            .where(t.integrations.c.workspace_id == workspace_id)
+        )
 
     async def list_tool_definitions(
         self, workspace_id: str, integration: str | None = None
     ) -> list[StoredTool]:
         """Tool definitions, ordered by (integration slug, name)."""
-        raise NotImplementedError
+        query = self._tools_query(workspace_id).order_by(t.integrations.c.slug, t.tools.c.name)
+        if integration is not None:
+            query = query.where(t.integrations.c.slug == integration)
+        async with self._transaction() as connection:
+            rows = (await connection.execute(query)).all()
+        return [StoredTool(row.integration_id, row.slug, _definition(row)) for row in rows]
 
     async def get_tool_definition(
         self, workspace_id: str, integration: str, name: str
     ) -> StoredTool | None:
-        raise NotImplementedError
+        """One tool definition, or None."""
+        query = self._tools_query(workspace_id).where(
+            t.integrations.c.slug == integration, t.tools.c.name == name
+        )
+        async with self._transaction() as connection:
+            row = (await connection.execute(query)).one_or_none()
+        return None if row is None else StoredTool(row.integration_id, row.slug, _definition(row))
+
+    async def tool_hashes(self, workspace_id: str, integration: str) -> dict[str, str]:
+        """``{tool name: definition hash}`` of an integration, to diff a refresh against."""
+        query = (
+            sa.select(t.tools.c.name, t.tools.c.definition_hash)
+            .join(t.integrations, t.integrations.c.id == t.tools.c.integration_id)
+            .where(
+                t.integrations.c.workspace_id == workspace_id,
+                t.integrations.c.slug == integration,
+            )
+        )
+        async with self._transaction() as connection:
+            rows = (await connection.execute(query)).all()
+        return {name: digest for name, digest in rows}
 
     async def tool_names(self, workspace_id: str) -> list[tuple[str, str]]:
         """Every ``(integration slug, tool name)`` in the workspace (cheap; for suggestions)."""
-        raise NotImplementedError
+        query = (
+            sa.select(t.integrations.c.slug, t.tools.c.name)
+            .join(t.integrations, t.integrations.c.id == t.tools.c.integration_id)
+            .where(t.integrations.c.workspace_id == workspace_id)
+            .order_by(t.integrations.c.slug, t.tools.c.name)
+        )
+        async with self._transaction() as connection:
+            rows = (await connection.execute(query)).all()
+        return [(slug, name) for slug, name in rows]
 
     async def search_tools(
         self,
@@ -126,10 +759,53 @@ class Store:
         integration: str | None = None,
         limit: int = 10,
     ) -> list[ToolMatch]:
-        """Full-text search with field weights (name, tags > summary > description)."""
-        raise NotImplementedError
+        """Full-text search with field weights (name, tags > summary > description).
 
-    # connections
+        Ranked identically on SQLite and PostgreSQL (see :mod:`executor.store.search`). Any
+        text is a valid query; text with no searchable word returns no matches.
+        """
+        matches, _ = await self.search_tools_scored(
+            workspace_id, query, integration=integration, limit=limit
+        )
+        return matches
+
+    async def search_tools_scored(
+        self,
+        workspace_id: str,
+        query: str,
+        *,
+        integration: str | None = None,
+        limit: int = 10,
+    ) -> tuple[list[ToolMatch], bool]:
+        """Like :meth:`search_tools`, plus whether the best match is a good one.
+
+        The verdict is False when nothing matched, or when the top hit covers too little of
+        the query in its name, tags or summary (``send email`` over GitHub) — the caller can
+        then say "no good match" instead of offering noise.
+        """
+
+        def run(connection: sa.Connection) -> search.SearchOutcome:
+            return search.search(
+                connection, workspace_id, query, integration=integration, limit=limit
+            )
+
+        if self._reader is not None:
+            outcome = await anyio.to_thread.run_sync(self._read, run)
+        else:
+            async with self._transaction() as connection:
+                outcome = await connection.run_sync(run)
+        matches = [ToolMatch(slug, name, score) for slug, name, score in outcome.matches]
+        return matches, outcome.is_good_match
+
+    # -- connections -----------------------------------------------------------------------------
+
+    def _connections_query(self, workspace_id: str) -> sa.Select[Any]:
+        return (
+            sa.select(t.connections, t.integrations.c.slug)
+            .join(t.integrations, t.integrations.c.id == t.connections.c.integration_id)
+            .where(t.connections.c.workspace_id == workspace_id)
+        )
+
     async def create_connection(
         self,
         workspace_id: str,
@@ -140,22 +816,134 @@ class Store:
         settings: dict[str, Any],
         user_id: str | None,
     ) -> Connection:
-        raise NotImplementedError
+        """Add a connection to an integration.
+
+        Raises NotFoundError when the integration does not exist and AlreadyExistsError when
+        it has a connection of this name. ``auth`` must hold secret references only.
+        """
+        taken = AlreadyExistsError(
+            f"Integration {integration!r} has a connection named {name!r} already.",
+            hint="Pick another name, or delete the existing connection first.",
+        )
+        connection_id = new_id()
+        async with self._transaction(write=True) as connection:
+            integration_id = await self._integration_id(connection, workspace_id, integration)
+            with self._errors(conflict=taken):
+                await connection.execute(
+                    sa.insert(t.connections).values(
+                        id=connection_id,
+                        workspace_id=workspace_id,
+                        integration_id=integration_id,
+                        name=name,
+                        auth=auth,
+                        settings=settings,
+                        user_id=user_id,
+                        created_at=utcnow(),
+                    )
+                )
+            row = (
+                await connection.execute(
+                    self._connections_query(workspace_id).where(t.connections.c.id == connection_id)
+                )
+            ).one()
+        return _connection(row)
 
     async def list_connections(
         self, workspace_id: str, integration: str | None = None
     ) -> list[Connection]:
-        raise NotImplementedError
+        """Connections ordered by (integration slug, name)."""
+        query = self._connections_query(workspace_id).order_by(
+            t.integrations.c.slug, t.connections.c.name
+        )
+        if integration is not None:
+            query = query.where(t.integrations.c.slug == integration)
+        async with self._transaction() as connection:
+            rows = (await connection.execute(query)).all()
+        return [_connection(row) for row in rows]
 
     async def get_connection(
         self, workspace_id: str, integration: str, name: str
     ) -> Connection | None:
-        raise NotImplementedError
+        """One connection, or None."""
+        query = self._connections_query(workspace_id).where(
+            t.integrations.c.slug == integration, t.connections.c.name == name
+        )
+        async with self._transaction() as connection:
+            row = (await connection.execute(query)).one_or_none()
+        return None if row is None else _connection(row)
+
+    async def _connection_id(
+        self, connection: AsyncConnection, workspace_id: str, integration: str, name: str
+    ) -> str | None:
+        query = (
+            sa.select(t.connections.c.id)
+            .join(t.integrations, t.integrations.c.id == t.connections.c.integration_id)
+            .where(
+                t.connections.c.workspace_id == workspace_id,
+                t.integrations.c.slug == integration,
+                t.connections.c.name == name,
+            )
+        )
+        value = (await connection.execute(query)).scalar_one_or_none()
+        return None if value is None else str(value)
 
     async def delete_connection(self, workspace_id: str, integration: str, name: str) -> bool:
-        raise NotImplementedError
+        """Delete a connection; False when there was none."""
+        async with self._transaction(write=True) as connection:
+            connection_id = await self._connection_id(connection, workspace_id, integration, name)
+            if connection_id is None:
+                return False
+            await connection.execute(
+                sa.delete(t.connections).where(t.connections.c.id == connection_id)
+            )
+        return True
 
-    # policies
+    async def set_connection_health(
+        self,
+        workspace_id: str,
+        integration: str,
+        name: str,
+        *,
+        status: str,
+        last_error: str | None = None,
+    ) -> None:
+        """Record what a check of the connection found (``last_error``: one line, no secrets)."""
+        if status not in _CONNECTION_STATUSES:
+            raise InvalidInputError(
+                f"{status!r} is not a connection status.",
+                hint=f"Use one of {', '.join(_CONNECTION_STATUSES)}.",
+            )
+        async with self._transaction(write=True) as connection:
+            connection_id = await self._connection_id(connection, workspace_id, integration, name)
+            if connection_id is None:
+                raise NotFoundError(f"Integration {integration!r} has no connection {name!r}.")
+            await connection.execute(
+                sa.update(t.connections)
+                .where(t.connections.c.id == connection_id)
+                .values(status=status, last_error=last_error, checked_at=utcnow())
+            )
+
+    async def get_connection_health(
+        self, workspace_id: str, integration: str, name: str
+    ) -> ConnectionHealth | None:
+        """The recorded health of a connection, or None when there is no such connection."""
+        query = self._connections_query(workspace_id).where(
+            t.integrations.c.slug == integration, t.connections.c.name == name
+        )
+        async with self._transaction() as connection:
+            row = (await connection.execute(query)).one_or_none()
+        if row is None:
+            return None
+        return ConnectionHealth(row.status, row.last_error, row.checked_at)
+
+    # -- policies --------------------------------------------------------------------------------
+
+    @staticmethod
+    def _policy_group(workspace_id: str, scope: PolicyScope, user_id: str | None) -> Any:
+        p = t.policies.c
+        user = p.user_id.is_(None) if user_id is None else p.user_id == user_id
+        return sa.and_(p.workspace_id == workspace_id, p.scope == scope, user)
+
     async def add_policy(
         self,
         workspace_id: str,
@@ -166,31 +954,148 @@ class Store:
         user_id: str | None,
         position: int | None,
     ) -> Policy:
-        """Insert a rule at ``position`` (None: last in its scope); later rules shift down."""
-        raise NotImplementedError
+        """Insert a rule at ``position`` (None: last in its scope); later rules shift down.
+
+        Positions count from 0 within a scope (the workspace's rules, or one user's rules) and
+        stay dense; a position past the end means last.
+        """
+        if action not in POLICY_ACTIONS:
+            raise InvalidInputError(
+                f"{action!r} is not a policy action.",
+                hint=f"Use one of {', '.join(POLICY_ACTIONS)}.",
+            )
+        if scope not in ("workspace", "user"):
+            raise InvalidInputError(
+                f"{scope!r} is not a policy scope.", hint="Use workspace or user."
+            )
+        if (scope == "user") != (user_id is not None):
+            raise InvalidInputError(
+                "A user rule needs a user id, and a workspace rule must not have one."
+            )
+        if position is not None and position < 0:
+            raise InvalidInputError(f"Position {position} is negative.", hint="Use 0 for first.")
+        group = self._policy_group(workspace_id, scope, user_id)
+        policy_id = new_id()
+        async with self._transaction(write=True) as connection:
+            count = (
+                await connection.execute(
+                    sa.select(sa.func.count()).select_from(t.policies).where(group)
+                )
+            ).scalar_one()
+            at = count if position is None else min(position, count)
+            await connection.execute(
+                sa.update(t.policies)
+                .where(group, t.policies.c.position >= at)
+                .values(position=t.policies.c.position + 1)
+            )
+            await connection.execute(
+                sa.insert(t.policies).values(
+                    id=policy_id,
+                    workspace_id=workspace_id,
+                    scope=scope,
+                    user_id=user_id,
+                    pattern=pattern,
+                    action=action,
+                    position=at,
+                    created_at=utcnow(),
+                )
+            )
+            row = (
+                await connection.execute(sa.select(t.policies).where(t.policies.c.id == policy_id))
+            ).one()
+        return _policy(row)
 
     async def list_policies(self, workspace_id: str) -> list[Policy]:
-        """All rules, ordered by scope then position."""
-        raise NotImplementedError
+        """All rules, ordered by scope (workspace first, then each user's) then position."""
+        p = t.policies.c
+        scope_order = sa.case((p.scope == "workspace", 0), else_=1)
+        query = (
+            sa.select(t.policies)
+            .where(p.workspace_id == workspace_id)
+            .order_by(scope_order, p.user_id, p.position)
+        )
+        async with self._transaction() as connection:
+            rows = (await connection.execute(query)).all()
+        return [_policy(row) for row in rows]
 
     async def delete_policy(self, workspace_id: str, policy_id: str) -> bool:
-        raise NotImplementedError
+        """Delete a rule and close the gap it leaves; False when there was none."""
+        p = t.policies.c
+        async with self._transaction(write=True) as connection:
+            row = (
+                await connection.execute(
+                    sa.select(t.policies).where(p.workspace_id == workspace_id, p.id == policy_id)
+                )
+            ).one_or_none()
+            if row is None:
+                return False
+            await connection.execute(sa.delete(t.policies).where(p.id == policy_id))
+            await connection.execute(
+                sa.update(t.policies)
+                .where(
+                    self._policy_group(workspace_id, row.scope, row.user_id),
+                    p.position > row.position,
+                )
+                .values(position=p.position - 1)
+            )
+        return True
 
-    # encrypted secrets (ciphertext only; the secrets package encrypts)
+    # -- encrypted secrets (ciphertext only; the secrets package encrypts) -----------------------
+
     async def put_secret(self, workspace_id: str, name: str, ciphertext: bytes) -> None:
         """Insert or replace."""
-        raise NotImplementedError
+        now = utcnow()
+        statement = self._insert(t.secrets).values(
+            id=new_id(),
+            workspace_id=workspace_id,
+            name=name,
+            ciphertext=ciphertext,
+            created_at=now,
+            updated_at=now,
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=["workspace_id", "name"],
+            set_={"ciphertext": statement.excluded.ciphertext, "updated_at": now},
+        )
+        async with self._transaction(write=True) as connection:
+            await connection.execute(statement)
 
     async def get_secret(self, workspace_id: str, name: str) -> bytes | None:
-        raise NotImplementedError
+        """The ciphertext stored under ``name``, or None."""
+        async with self._transaction() as connection:
+            value = (
+                await connection.execute(
+                    sa.select(t.secrets.c.ciphertext).where(
+                        t.secrets.c.workspace_id == workspace_id, t.secrets.c.name == name
+                    )
+                )
+            ).scalar_one_or_none()
+        return None if value is None else bytes(value)
 
     async def list_secret_names(self, workspace_id: str) -> list[str]:
-        raise NotImplementedError
+        """Names of the stored secrets, sorted."""
+        async with self._transaction() as connection:
+            rows = (
+                await connection.execute(
+                    sa.select(t.secrets.c.name)
+                    .where(t.secrets.c.workspace_id == workspace_id)
+                    .order_by(t.secrets.c.name)
+                )
+            ).scalars()
+            return list(rows)
 
     async def delete_secret(self, workspace_id: str, name: str) -> bool:
-        raise NotImplementedError
+        """Delete a secret; False when there was none."""
+        async with self._transaction(write=True) as connection:
+            result = await connection.execute(
+                sa.delete(t.secrets).where(
+                    t.secrets.c.workspace_id == workspace_id, t.secrets.c.name == name
+                )
+            )
+        return bool(result.rowcount)
 
-    # runs (the audit log; code mode extends these later)
+    # -- runs (the audit log; code mode extends these later) -------------------------------------
+
     async def record_call(
         self,
         workspace_id: str,
@@ -203,5 +1108,185 @@ class Store:
         outcome: str,
         duration_ms: float,
     ) -> None:
-        """Store one direct call as a completed run with one tool-call row."""
-        raise NotImplementedError
+        """Store one direct call as a completed run with one tool-call row.
+
+        ``arguments`` must already have secrets redacted. Raises AlreadyExistsError when the
+        run id was used before.
+        """
+        now = utcnow()
+        taken = AlreadyExistsError(f"A run with id {run_id!r} exists already.")
+        async with self._transaction(write=True, conflict=taken) as connection:
+            await connection.execute(
+                sa.insert(t.runs).values(
+                    id=run_id,
+                    workspace_id=workspace_id,
+                    kind="call",
+                    caller=caller,
+                    status="completed",
+                    code=None,
+                    result=None,
+                    logs="",
+                    error=None,
+                    created_at=now,
+                    updated_at=now,
+                    expires_at=None,
+                )
+            )
+            await connection.execute(
+                sa.insert(t.tool_calls).values(
+                    run_id=run_id,
+                    seq=0,
+                    address=address,
+                    arguments=arguments,
+                    decision=decision,
+                    outcome=outcome,
+                    duration_ms=duration_ms,
+                    created_at=now,
+                )
+            )
+
+    async def list_runs(self, workspace_id: str, *, limit: int = 50) -> list[RunRecord]:
+        """The newest runs of the workspace, newest first, each with its tool calls."""
+        async with self._transaction() as connection:
+            rows = (
+                await connection.execute(
+                    sa.select(t.runs)
+                    .where(t.runs.c.workspace_id == workspace_id)
+                    .order_by(t.runs.c.created_at.desc(), t.runs.c.id)
+                    .limit(limit)
+                )
+            ).all()
+            calls = await self._calls(connection, [row.id for row in rows])
+        return [_run(row, calls.get(row.id, ())) for row in rows]
+
+    async def get_run(self, workspace_id: str, run_id: str) -> RunRecord | None:
+        """One run with its tool calls, or None."""
+        async with self._transaction() as connection:
+            row = (
+                await connection.execute(
+                    sa.select(t.runs).where(
+                        t.runs.c.workspace_id == workspace_id, t.runs.c.id == run_id
+                    )
+                )
+            ).one_or_none()
+            if row is None:
+                return None
+            calls = await self._calls(connection, [run_id])
+        return _run(row, calls.get(run_id, ()))
+
+    @staticmethod
+    async def _calls(
+        connection: AsyncConnection, run_ids: list[str]
+    ) -> dict[str, tuple[ToolCallRecord, ...]]:
+        if not run_ids:
+            return {}
+        rows = (
+            await connection.execute(
+                sa.select(t.tool_calls)
+                .where(t.tool_calls.c.run_id.in_(run_ids))
+                .order_by(t.tool_calls.c.run_id, t.tool_calls.c.seq)
+            )
+        ).all()
+        calls: dict[str, list[ToolCallRecord]] = {}
+        for row in rows:
+            calls.setdefault(row.run_id, []).append(
+                ToolCallRecord(
+                    seq=row.seq,
+                    address=row.address,
+                    arguments=row.arguments,
+                    decision=row.decision,
+                    outcome=row.outcome,
+                    duration_ms=row.duration_ms,
+                    created_at=row.created_at,
+                )
+            )
+        return {run_id: tuple(items) for run_id, items in calls.items()}
+
+
+def _run(row: Any, calls: Sequence[ToolCallRecord]) -> RunRecord:
+    return RunRecord(
+        id=row.id,
+        workspace_id=row.workspace_id,
+        kind=row.kind,
+        caller=row.caller,
+        status=row.status,
+        code=row.code,
+        result=row.result,
+        logs=row.logs,
+        error=row.error,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        expires_at=row.expires_at,
+        calls=tuple(calls),
+    )
+
+
+# -- engines -------------------------------------------------------------------------------------
+
+
+_SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=10000",
+    "PRAGMA synchronous=NORMAL",
+)
+
+
+def _configure_sqlite(engine: sa.Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, decide when transactions begin (see "begin" below).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in _SQLITE_PRAGMAS:
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: sa.Connection) -> None:
+        mode: Literal["DEFERRED", "IMMEDIATE"] = connection.get_execution_options().get(
+            "sqlite_begin", "DEFERRED"
+        )
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _sqlite_engines(url: URL) -> tuple[AsyncEngine, sa.Engine | None]:
+    database = url.database
+    if database in (None, "", ":memory:"):
+        # One shared connection keeps an in-memory database alive between transactions; no
+        # second engine could see it.
+        engine = create_async_engine(url, hide_parameters=True, poolclass=StaticPool)
+        _configure_sqlite(engine.sync_engine)
+        return engine, None
+    assert database is not None
+    Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url, hide_parameters=True)
+    _configure_sqlite(engine.sync_engine)
+    reader = sa.create_engine(
+        url.set(drivername="sqlite+pysqlite"),
+        hide_parameters=True,
+        connect_args={"check_same_thread": False},
+    )
+    _configure_sqlite(reader)
+    return engine, reader
+
+
+def _postgres_engine(url: URL, schema: str | None) -> AsyncEngine:
+    connect_args: dict[str, Any] = {"timeout": 10}
+    if schema is not None:
+        connect_args["server_settings"] = {"search_path": f'"{schema}"'}
+    return create_async_engine(
+        url, hide_parameters=True, pool_pre_ping=True, connect_args=connect_args
+    )
+
+
+async def _create_schema(url: URL, schema: str) -> None:
+    # A separate engine, because the main one must first see the schema existing when it sets
+    # up its connections (its search_path names it).
+    engine = create_async_engine(url, hide_parameters=True, connect_args={"timeout": 10})
+    try:
+        with translate_errors(url):
+            async with engine.begin() as connection:
+                await connection.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    finally:
+        await engine.dispose()

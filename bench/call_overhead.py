@@ -1,0 +1,124 @@
+"""What an SDK call adds over a bare HTTP request to the same local endpoint.
+
+Starts a small JSON API (uvicorn, its own process), adds it as an OpenAPI source, then times,
+interleaved in one run, ``ex.call(...)`` and the same GET sent with the connection's own pooled
+``httpx2`` client. Prints p50/p99 of both and the added latency. Target: added p50 <= 1 ms.
+
+    .venv/bin/python bench/call_overhead.py [--calls 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from executor import Executor
+
+SERVER = r"""
+import json, sys, uvicorn
+SPEC = json.loads(sys.argv[2])
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    body = json.dumps(SPEC if scope["path"] == "/openapi.json" else {"id": 1, "name": "Rex"}).encode()
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": body})
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
+"""
+
+SPEC = {
+    "openapi": "3.0.3",
+    "info": {"title": "bench", "version": "1"},
+    "servers": [{"url": "/"}],
+    "paths": {
+        "/pets/{petId}": {
+            "get": {
+                "operationId": "getPet",
+                "tags": ["pets"],
+                "parameters": [
+                    {"name": "petId", "in": "path", "required": True, "schema": {"type": "integer"}},
+                    {"name": "fields", "in": "query", "schema": {"type": "string"}},
+                ],
+                "responses": {"200": {"description": "ok"}},
+            }
+        }
+    },
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def measure(base_url: str, calls: int) -> None:
+    with tempfile.TemporaryDirectory() as data_dir:
+        async with Executor.open(data_dir=data_dir) as ex:
+            await ex.sources.add_openapi("bench", f"{base_url}/openapi.json", base_url=base_url)
+            address = next(t.address for t in await ex.tools.list("bench"))
+            connection = (await ex.connections.list("bench"))[0]
+            client = ex.http_client(connection)
+            url = f"{base_url}/pets/1"
+            sdk: list[float] = []
+            bare: list[float] = []
+            for _ in range(200):  # warm both paths: pools, caches, validators
+                await ex.call(address, {"pet_id": 1, "fields": "name"})
+                await client.get(url, params={"fields": "name"})
+            for _ in range(calls):
+                start = time.perf_counter()
+                result = await ex.call(address, {"pet_id": 1, "fields": "name"})
+                sdk.append((time.perf_counter() - start) * 1000)
+                assert result["ok"], result
+                start = time.perf_counter()
+                response = await client.get(url, params={"fields": "name"})
+                response.json()
+                bare.append((time.perf_counter() - start) * 1000)
+    print(f"calls per path: {calls}")
+    print(f"bare httpx2 GET : p50 {statistics.median(bare):.3f} ms  p99 {_percentile(bare, 0.99):.3f} ms")
+    print(f"SDK ex.call     : p50 {statistics.median(sdk):.3f} ms  p99 {_percentile(sdk, 0.99):.3f} ms")
+    print(
+        f"added           : p50 {statistics.median(sdk) - statistics.median(bare):.3f} ms  "
+        f"p99 {_percentile(sdk, 0.99) - _percentile(bare, 0.99):.3f} ms   (target p50 <= 1 ms)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=2000)
+    args = parser.parse_args()
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-c", SERVER, str(port), json.dumps(SPEC)])
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    sys.exit("the bench API did not start")
+                time.sleep(0.05)
+        asyncio.run(measure(f"http://127.0.0.1:{port}", args.calls))
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).parent))
+    main()

@@ -1,0 +1,47 @@
+"""Quick start: add a local OpenAPI API, connect it, search it, call a tool.
+
+Run it with ``make run`` or ``python examples/quickstart.py``. It uses a throwaway data dir
+unless EXECUTOR_DATA_DIR is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import tempfile
+
+from demo_api import TOKEN, serve_demo_api
+
+from executor import Executor
+
+
+async def main(base_url: str, data_dir: str) -> None:
+    async with Executor.open(data_dir=data_dir) as ex:
+        # 1. Add the integration from its OpenAPI document (a URL, a file or the text itself).
+        notes = await ex.sources.add_openapi("notes", f"{base_url}/openapi.json")
+        print(f"Added {notes.slug!r}: {notes.tool_count} tools")
+
+        # 2. Connect it. The token is stored encrypted; the connection keeps a reference only.
+        await ex.connections.create("notes", "personal", auth={"type": "bearer", "token": TOKEN})
+
+        # 3. Find a tool by intent.
+        results = await ex.tools.search("list my notes")
+        for hit in results.hits[:3]:
+            print(f"  {hit.tool.address:40} {hit.tool.summary}")
+        address = results.hits[0].tool.address
+
+        # 4. Call it. Results are plain dicts: {"ok": True, "data": ...} or {"ok": False, "error": ...}
+        result = await ex.call(address, {"q": "plumber"})
+        print(f"{address} ->")
+        print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    with serve_demo_api() as url:
+        configured = os.environ.get("EXECUTOR_DATA_DIR")
+        if configured:
+            asyncio.run(main(url, configured))
+        else:
+            with tempfile.TemporaryDirectory(prefix="executor-quickstart-") as tmp:
+                asyncio.run(main(url, tmp))

@@ -1,0 +1,270 @@
+"""The call pipeline, written once and used by every surface (STYLE.md):
+
+address → resolve tool → validate arguments → policy decision → (approval?) →
+credentials from secret refs → source plugin call → result envelope → audit record
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import jsonschema_rs
+
+from executor.addresses import Address, parse_address
+from executor.auth import ResolvedAuth, apply_auth
+from executor.errors import (
+    ApprovalDeclinedError,
+    ApprovalRequiredError,
+    AuthRequiredError,
+    ExecutorError,
+    InternalError,
+    InvalidArgumentsError,
+    NotFoundError,
+    SecretError,
+    ToolBlockedError,
+    ToolNotFoundError,
+)
+from executor.models import ApprovalRequest, Connection, ToolDefinition
+from executor.policy import PolicyDecision, decide_policy
+from executor.redact import RedactingFilter, redact
+from executor.results import ToolResult, failure
+from executor.sources.base import PluginCall
+
+if TYPE_CHECKING:
+    from executor.core import Executor
+
+logger = logging.getLogger("executor.calls")
+#: Scrubs the secrets of calls in flight from anything this module logs (tracebacks included).
+_LOG_FILTER = RedactingFilter()
+logger.addFilter(_LOG_FILTER)
+
+#: Decides an approval: return True to run the call, False to decline it.
+ApprovalCallback = Callable[[ApprovalRequest], Awaitable[bool] | bool]
+
+_MAX_VIOLATIONS = 20
+
+
+@dataclass(frozen=True)
+class ResolvedTool:
+    """A tool address bound to its connection, definition and argument validator."""
+
+    address: str
+    integration_kind: str
+    integration_config: Mapping[str, Any]
+    connection: Connection
+    definition: ToolDefinition
+    validator: Any
+
+
+def validation_errors(validator: Any, arguments: Mapping[str, Any]) -> list[dict[str, str]]:
+    """Every schema violation of ``arguments`` as ``{"path", "message"}`` (at most 20)."""
+    violations = []
+    for error in validator.iter_errors(arguments):
+        path = "/".join(str(part) for part in error.instance_path) or "(arguments)"
+        violations.append({"path": path, "message": error.message})
+        if len(violations) >= _MAX_VIOLATIONS:
+            break
+    return violations
+
+
+class CallPipeline:
+    """Runs tool calls for one :class:`~executor.core.Executor`."""
+
+    def __init__(self, executor: Executor, on_approval: ApprovalCallback | None) -> None:
+        self._executor = executor
+        self._on_approval = on_approval
+        self._resolved: dict[str, ResolvedTool] = {}
+
+    def invalidate(self) -> None:
+        """Forget cached tools and validators after the catalog changed."""
+        self._resolved.clear()
+
+    async def call(
+        self, address: str, arguments: Mapping[str, Any] | None = None, *, caller: str = "sdk"
+    ) -> ToolResult:
+        """Run one call through the whole pipeline and return its result envelope."""
+        started = time.perf_counter()
+        args = dict(arguments or {})
+        decision = "none"
+        secrets: tuple[str, ...] = ()
+        try:
+            tool = await self.resolve(address)
+            # A blocked tool is refused before anything else is said about it.
+            policy = await self.decide(tool)
+            decision = policy.action
+            violations = validation_errors(tool.validator, args)
+            if violations:
+                raise InvalidArgumentsError(
+                    f"{len(violations)} invalid argument(s) for {tool.address}: "
+                    + "; ".join(f"{v['path']}: {v['message']}" for v in violations[:3]),
+                    hint=f"See the schema with describe('{tool.address}').",
+                    details={"violations": violations},
+                )
+            await self._approve(tool, policy, args)
+            resolved_auth = await self._credentials(tool)
+            secrets = resolved_auth.secret_values
+            _LOG_FILTER.add(secrets)
+            plugin = self._executor.plugins.get(tool.integration_kind)
+            result = await plugin.call(
+                PluginCall(
+                    tool=tool.definition,
+                    arguments=args,
+                    integration_config=tool.integration_config,
+                    connection_settings=tool.connection.settings,
+                    auth=resolved_auth.applied,
+                    http=self._executor.http_client(tool.connection),
+                    timeout=float(
+                        tool.connection.settings.get("timeout", self._executor.settings.call_timeout)
+                    ),
+                )
+            )
+        except ExecutorError as exc:
+            result = failure(exc)
+        except Exception:  # a bug: log it with an id, give the agent the id only
+            incident = uuid.uuid4().hex[:12]
+            logger.exception("internal error %s while calling %s", incident, address)
+            result = failure(
+                InternalError(
+                    f"Internal error {incident} while calling {address}.",
+                    hint="The server log has the details.",
+                    details={"id": incident},
+                )
+            )
+        if secrets:
+            result = redact(result, secrets)
+            _LOG_FILTER.remove(secrets)
+        await self._audit(address, args, decision, result, started, caller, secrets)
+        return result
+
+    async def resolve(self, address: str) -> ResolvedTool:
+        """Find the tool behind an address, or raise ``tool_not_found`` with suggestions."""
+        cached = self._resolved.get(address)
+        if cached is not None:
+            return cached
+        try:
+            parts = parse_address(address)
+        except ExecutorError:
+            raise await self._not_found(address) from None
+        executor = self._executor
+        store, workspace = executor.store, executor.workspace_id
+        integration = await store.get_integration(workspace, parts.integration)
+        connection = await store.get_connection(workspace, parts.integration, parts.connection)
+        stored = await store.get_tool_definition(workspace, parts.integration, parts.tool)
+        if integration is None or connection is None or stored is None:
+            raise await self._not_found(address, parts)
+        resolved = ResolvedTool(
+            address=str(parts),
+            integration_kind=integration.kind,
+            integration_config=integration.config,
+            connection=connection,
+            definition=stored.definition,
+            validator=jsonschema_rs.validator_for(stored.definition.input_schema),
+        )
+        self._resolved[address] = resolved
+        return resolved
+
+    async def decide(self, tool: ResolvedTool) -> PolicyDecision:
+        """The policy decision for a resolved tool; raises ``tool_blocked`` for blocked tools."""
+        decision = decide_policy(
+            tool.address,
+            tool.definition.default_policy,
+            await self._executor.policy_rules(),
+            user_id=self._executor.user_id,
+        )
+        if decision.action == "block":
+            raise ToolBlockedError(
+                f"{tool.address} is blocked by policy ({decision.reason}).",
+                hint="Ask an administrator to change the policy if this tool is needed.",
+            )
+        return decision
+
+    async def _credentials(self, tool: ResolvedTool) -> ResolvedAuth:
+        try:
+            return await apply_auth(tool.connection.auth, self._executor.secret_resolver)
+        except SecretError as exc:
+            connection = tool.connection
+            raise AuthRequiredError(
+                f"The {connection.integration}.{connection.name} connection cannot authenticate: "
+                f"{exc.message}",
+                hint=exc.hint or "Fix or recreate the connection's credentials.",
+                details={"connection": f"{connection.integration}.{connection.name}"},
+            ) from None
+
+    async def _approve(
+        self, tool: ResolvedTool, decision: PolicyDecision, arguments: dict[str, Any]
+    ) -> None:
+        if decision.action != "require_approval":
+            return
+        request = ApprovalRequest(
+            address=tool.address,
+            summary=tool.definition.summary,
+            arguments=arguments,
+            reason=decision.reason,
+        )
+        if self._on_approval is None:
+            raise ApprovalRequiredError(
+                f"{tool.address} needs a human's approval ({decision.reason}).",
+                hint="Pass on_approval to Executor.open, or allow the tool with a policy.",
+                details={"address": tool.address, "arguments": arguments},
+            )
+        answer = self._on_approval(request)
+        if inspect.isawaitable(answer):
+            answer = await answer
+        if not answer:
+            raise ApprovalDeclinedError(f"A human declined the call to {tool.address}.")
+
+    async def _not_found(self, address: str, parts: Address | None = None) -> ExecutorError:
+        executor = self._executor
+        if parts is not None:
+            integration = await executor.store.get_integration(executor.workspace_id, parts.integration)
+            if integration is not None:
+                connection = await executor.store.get_connection(
+                    executor.workspace_id, parts.integration, parts.connection
+                )
+                if connection is None:
+                    names = [c.name for c in await executor.connections.list(parts.integration)]
+                    return NotFoundError(
+                        f"{parts.integration} has no connection named {parts.connection!r}.",
+                        hint=(
+                            f"Its connections: {', '.join(names)}."
+                            if names
+                            else f"Create one with connections.create('{parts.integration}', ...)."
+                        ),
+                    )
+        suggestions = difflib.get_close_matches(
+            address, await executor.addresses(), n=5, cutoff=0.5
+        )
+        return ToolNotFoundError(
+            f"No tool at {address!r}.",
+            hint=f"Did you mean {', '.join(suggestions)}?" if suggestions else "Try tools.search().",
+            details={"suggestions": suggestions},
+        )
+
+    async def _audit(
+        self,
+        address: str,
+        arguments: dict[str, Any],
+        decision: str,
+        result: ToolResult,
+        started: float,
+        caller: str,
+        secrets: tuple[str, ...],
+    ) -> None:
+        outcome = "ok" if result.get("ok") else str(result.get("error", {}).get("code"))
+        await self._executor.store.record_call(
+            self._executor.workspace_id,
+            run_id=uuid.uuid4().hex,
+            caller=caller,
+            address=address,
+            arguments=redact(arguments, secrets) if secrets else arguments,
+            decision=decision,
+            outcome=outcome,
+            duration_ms=(time.perf_counter() - started) * 1000,
+        )

@@ -1,0 +1,601 @@
+"""The core object every surface drives: :class:`Executor` and its sub-APIs."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx2
+
+from executor.addresses import check_slug
+from executor.auth import normalize_auth, replace_fields, secret_fields
+from executor.calls import ApprovalCallback, CallPipeline
+from executor.errors import AlreadyExistsError, InvalidInputError, NotFoundError
+from executor.models import (
+    POLICY_ACTIONS,
+    Connection,
+    Integration,
+    Policy,
+    PolicyAction,
+    PolicyScope,
+    RefreshReport,
+    SearchHit,
+    SearchResults,
+    Tool,
+    ToolDefinition,
+)
+from executor.policy import check_pattern, decide_policy
+from executor.results import ToolResult
+from executor.secrets import (
+    EncryptedSecretStore,
+    SecretResolver,
+    default_resolver,
+    load_or_create_key,
+)
+from executor.settings import Settings
+from executor.sources.base import (
+    FetchPolicy,
+    PluginRegistry,
+    Progress,
+    SourceBundle,
+    SourceConfig,
+    SourcePlugin,
+)
+from executor.store import Store, StoredTool
+
+
+class Executor:
+    """One catalog of integrations, its connections, policies and secrets.
+
+    Open it with ``async with Executor.open() as ex:``; everything else hangs off it:
+    ``ex.sources``, ``ex.connections``, ``ex.tools``, ``ex.policies``, ``ex.secrets`` and
+    ``ex.call(address, arguments)``.
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: Store,
+        workspace_id: str,
+        user_id: str,
+        secret_store: EncryptedSecretStore,
+        secret_resolver: SecretResolver,
+        plugins: PluginRegistry,
+        fetch_policy: FetchPolicy,
+        on_approval: ApprovalCallback | None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.workspace_id = workspace_id
+        self.user_id = user_id
+        self.secret_store = secret_store
+        self.secret_resolver = secret_resolver
+        self.plugins = plugins
+        self.fetch_policy = fetch_policy
+        self._pipeline = CallPipeline(self, on_approval)
+        self._clients: dict[str, httpx2.AsyncClient] = {}
+        self._rules: list[Policy] | None = None
+        self._addresses: list[str] | None = None
+        self.sources = Sources(self)
+        self.connections = Connections(self)
+        self.tools = Tools(self)
+        self.policies = Policies(self)
+        self.secrets = Secrets(self)
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(
+        cls,
+        *,
+        data_dir: str | Path | None = None,
+        database_url: str | None = None,
+        database_schema: str | None = None,
+        on_approval: ApprovalCallback | None = None,
+        plugins: Mapping[str, SourcePlugin] | None = None,
+        fetch_policy: FetchPolicy | None = None,
+        call_timeout: float | None = None,
+    ) -> AsyncIterator[Executor]:
+        """Open the catalog (migrating the database if needed) and close it on exit.
+
+        With no arguments it uses the embedded SQLite database in the data dir
+        (``EXECUTOR_DATA_DIR``, default ``~/.executor``), or ``EXECUTOR_DATABASE_URL``.
+        ``on_approval`` decides calls that need approval; without it they return an
+        ``approval_required`` error.
+        """
+        settings = Settings.from_env(
+            data_dir=data_dir,
+            database_url=database_url,
+            database_schema=database_schema,
+            call_timeout=call_timeout,
+        )
+        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        store = await Store.open(settings.database_url, schema=settings.database_schema)
+        try:
+            workspace_id, user_id = await store.ensure_local_workspace()
+            key = load_or_create_key(settings.data_dir, settings.environ)
+            secret_store = EncryptedSecretStore(store, workspace_id, key)
+            executor = cls(
+                settings=settings,
+                store=store,
+                workspace_id=workspace_id,
+                user_id=user_id,
+                secret_store=secret_store,
+                secret_resolver=default_resolver(secret_store),
+                plugins=PluginRegistry(plugins),
+                fetch_policy=fetch_policy or FetchPolicy(),
+                on_approval=on_approval,
+            )
+            try:
+                yield executor
+            finally:
+                await executor._close_clients()
+        finally:
+            await store.close()
+
+    async def call(self, address: str, arguments: Mapping[str, Any] | None = None) -> ToolResult:
+        """Call a tool and return its result envelope (PRODUCT.md §1.2); never raises for
+        expected failures: check ``result["ok"]``."""
+        return await self._pipeline.call(address, arguments)
+
+    # -- internals shared by the sub-APIs and the call pipeline --------------------------------
+
+    def http_client(self, connection: Connection) -> httpx2.AsyncClient:
+        """The pooled HTTP client of a connection (one pool per connection)."""
+        client = self._clients.get(connection.id)
+        if client is None:
+            timeout = float(connection.settings.get("timeout", self.settings.call_timeout))
+            client = httpx2.AsyncClient(
+                timeout=httpx2.Timeout(timeout, connect=min(timeout, 10.0)),
+                limits=httpx2.Limits(max_connections=20, max_keepalive_connections=10),
+                follow_redirects=False,
+                trust_env=False,
+            )
+            self._clients[connection.id] = client
+        return client
+
+    async def _close_clients(self, connection_id: str | None = None) -> None:
+        ids = [connection_id] if connection_id else list(self._clients)
+        for key in ids:
+            client = self._clients.pop(key, None)
+            if client is not None:
+                await client.aclose()
+
+    async def policy_rules(self) -> list[Policy]:
+        """Every policy rule, cached until a policy changes."""
+        if self._rules is None:
+            self._rules = await self.store.list_policies(self.workspace_id)
+        return self._rules
+
+    async def addresses(self) -> list[str]:
+        """Every tool address in the catalog (for suggestions), cached until the catalog changes."""
+        if self._addresses is None:
+            names = await self.store.tool_names(self.workspace_id)
+            connections: dict[str, list[str]] = {}
+            for connection in await self.store.list_connections(self.workspace_id):
+                connections.setdefault(connection.integration, []).append(connection.name)
+            self._addresses = [
+                f"{slug}.{conn}.{name}" for slug, name in names for conn in connections.get(slug, [])
+            ]
+        return self._addresses
+
+    def catalog_changed(self) -> None:
+        """Drop every cache that depends on the catalog, connections or policies."""
+        self._rules = None
+        self._addresses = None
+        self._pipeline.invalidate()
+
+    async def policy_for(self, address: str, default: PolicyAction) -> PolicyAction:
+        decision = decide_policy(address, default, await self.policy_rules(), user_id=self.user_id)
+        return decision.action
+
+
+def _source_config(spec: str | Mapping[str, Any], base_url: str | None) -> SourceConfig:
+    """Tell a URL, a local file and inline text apart."""
+    if isinstance(spec, Mapping):
+        return SourceConfig(text=json.dumps(spec), base_url=base_url)
+    stripped = spec.strip()
+    if stripped.startswith(("http://", "https://")) and "\n" not in stripped:
+        return SourceConfig(url=stripped, base_url=base_url)
+    if "\n" not in stripped and not stripped.startswith(("{", "[")) and len(stripped) < 4096:
+        path = Path(stripped).expanduser()
+        if path.exists():
+            return SourceConfig(path=str(path.resolve()), base_url=base_url)
+        if stripped.endswith((".json", ".yaml", ".yml")) or os.sep in stripped:
+            raise InvalidInputError(
+                f"Spec file {stripped!r} does not exist.",
+                hint="Pass a URL, an existing file path, or the spec text itself.",
+            )
+    return SourceConfig(text=spec, base_url=base_url)
+
+
+class Sources:
+    """Add, list, refresh and remove integrations (``ex.sources``)."""
+
+    def __init__(self, executor: Executor) -> None:
+        self._ex = executor
+
+    async def add_openapi(
+        self,
+        slug: str,
+        spec: str | Mapping[str, Any],
+        *,
+        base_url: str | None = None,
+        progress: Progress | None = None,
+    ) -> Integration:
+        """Add an OpenAPI (or Swagger 2.0) integration from a URL, a file path, text or a dict.
+
+        A spec without security schemes gets a ``default`` connection right away.
+        """
+        return await self.add(slug, "openapi", _source_config(spec, base_url), progress=progress)
+
+    async def add(
+        self, slug: str, kind: str, config: SourceConfig, *, progress: Progress | None = None
+    ) -> Integration:
+        """Add an integration of any installed source kind. Nothing is stored if loading fails."""
+        ex = self._ex
+        check_slug(slug, "Integration slug")
+        if await ex.store.get_integration(ex.workspace_id, slug) is not None:
+            raise AlreadyExistsError(
+                f"An integration named {slug!r} exists already.",
+                hint=f"Refresh it with sources.refresh('{slug}') or pick another slug.",
+            )
+        bundle = await self._load(kind, config, progress)
+        integration = await ex.store.create_integration(
+            ex.workspace_id,
+            slug=slug,
+            kind=kind,
+            title=bundle.title,
+            summary=bundle.summary,
+            config={**bundle.config, "source": config.to_json()},
+            spec=bundle.spec,
+            auth_methods=bundle.auth_methods,
+            tools=bundle.tools,
+        )
+        if not bundle.auth_methods or not bundle.requires_auth:
+            await ex.store.create_connection(
+                ex.workspace_id,
+                integration=slug,
+                name="default",
+                auth={"type": "none"},
+                settings={},
+                user_id=None,
+            )
+        ex.catalog_changed()
+        return integration
+
+    async def _load(
+        self, kind: str, config: SourceConfig, progress: Progress | None
+    ) -> SourceBundle:
+        plugin = self._ex.plugins.get(kind)
+        return await plugin.load(config, fetch_policy=self._ex.fetch_policy, progress=progress)
+
+    async def list(self) -> list[Integration]:
+        """Every integration in the catalog, by slug."""
+        return await self._ex.store.list_integrations(self._ex.workspace_id)
+
+    async def get(self, slug: str) -> Integration:
+        """One integration; raises ``not_found`` when there is none."""
+        integration = await self._ex.store.get_integration(self._ex.workspace_id, slug)
+        if integration is None:
+            raise NotFoundError(
+                f"No integration named {slug!r}.", hint="List them with sources.list()."
+            )
+        return integration
+
+    async def refresh(self, slug: str, *, progress: Progress | None = None) -> RefreshReport:
+        """Re-read the source and report which tools were added, changed or removed.
+
+        If the source can no longer be read, the error is raised and the catalog is untouched.
+        """
+        ex = self._ex
+        integration = await self.get(slug)
+        config = SourceConfig.from_json(integration.config.get("source", {}))
+        before = {
+            tool.definition.name: tool.definition
+            for tool in await ex.store.list_tool_definitions(ex.workspace_id, slug)
+        }
+        bundle = await self._load(integration.kind, config, progress)
+        after = {tool.name: tool for tool in bundle.tools}
+        await ex.store.replace_integration(
+            ex.workspace_id,
+            slug,
+            title=bundle.title,
+            summary=bundle.summary,
+            config={**bundle.config, "source": config.to_json()},
+            spec=bundle.spec,
+            auth_methods=bundle.auth_methods,
+            tools=bundle.tools,
+        )
+        ex.catalog_changed()
+        return RefreshReport(
+            integration=slug,
+            added=tuple(sorted(after.keys() - before.keys())),
+            changed=tuple(
+                sorted(name for name in after.keys() & before.keys() if after[name] != before[name])
+            ),
+            removed=tuple(sorted(before.keys() - after.keys())),
+            tool_count=len(after),
+        )
+
+    async def remove(self, slug: str) -> None:
+        """Remove an integration with its connections and tools."""
+        ex = self._ex
+        for connection in await ex.store.list_connections(ex.workspace_id, slug):
+            await ex.connections.remove(slug, connection.name)
+        if not await ex.store.delete_integration(ex.workspace_id, slug):
+            raise NotFoundError(f"No integration named {slug!r}.")
+        ex.catalog_changed()
+
+
+class Connections:
+    """Create, list and remove connections (``ex.connections``)."""
+
+    def __init__(self, executor: Executor) -> None:
+        self._ex = executor
+
+    async def create(
+        self,
+        integration: str,
+        name: str = "default",
+        *,
+        auth: Mapping[str, Any] | None = None,
+        base_url: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        server_variables: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        personal: bool = False,
+    ) -> Connection:
+        """Create a connection to an integration.
+
+        ``auth`` names the auth method and its secrets, e.g. ``{"type": "bearer", "token":
+        "env://GITHUB_TOKEN"}``. A secret given as a plain value instead of a reference
+        (``secret://…``, ``env://…``) is stored in the encrypted store and replaced by a
+        reference; the connection itself never holds a value. ``personal`` makes the
+        connection belong to the current user instead of the workspace.
+        """
+        ex = self._ex
+        check_slug(name, "Connection name")
+        found = await ex.sources.get(integration)
+        if await ex.store.get_connection(ex.workspace_id, integration, name) is not None:
+            raise AlreadyExistsError(
+                f"{integration} already has a connection named {name!r}.",
+                hint=f"Remove it first with connections.remove('{integration}', '{name}').",
+            )
+        normalized = normalize_auth(dict(auth or {"type": "none"}), found.auth_methods)
+        normalized = await self._store_plain_secrets(integration, name, normalized)
+        settings: dict[str, Any] = {}
+        if base_url:
+            settings["base_url"] = base_url
+        if headers:
+            settings["headers"] = dict(headers)
+        if server_variables:
+            settings["server_variables"] = dict(server_variables)
+        if timeout:
+            settings["timeout"] = float(timeout)
+        connection = await ex.store.create_connection(
+            ex.workspace_id,
+            integration=integration,
+            name=name,
+            auth=normalized,
+            settings=settings,
+            user_id=ex.user_id if personal else None,
+        )
+        ex.catalog_changed()
+        return connection
+
+    async def _store_plain_secrets(
+        self, integration: str, name: str, auth: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Move plain secret values into the encrypted store; keep only their references."""
+        resolver = self._ex.secret_resolver
+        references: dict[str, str] = {}
+        for pointer, value in secret_fields(auth).items():
+            if resolver.is_reference(value):
+                continue
+            field = re.sub(r"[^A-Za-z0-9_.\-/]", "_", pointer.strip("/"))
+            references[pointer] = await self._ex.secret_store.put(
+                f"connections/{integration}/{name}/{field}", value
+            )
+        return replace_fields(auth, references) if references else auth
+
+    async def list(self, integration: str | None = None) -> list[Connection]:
+        """Connections, optionally of one integration."""
+        return await self._ex.store.list_connections(self._ex.workspace_id, integration)
+
+    async def remove(self, integration: str, name: str) -> None:
+        """Remove a connection and the secrets that were stored for it."""
+        ex = self._ex
+        connection = await ex.store.get_connection(ex.workspace_id, integration, name)
+        if connection is None:
+            raise NotFoundError(f"{integration} has no connection named {name!r}.")
+        await ex.store.delete_connection(ex.workspace_id, integration, name)
+        prefix = f"connections/{integration}/{name}/"
+        for secret_name in await ex.secret_store.names():
+            if secret_name.startswith(prefix):
+                await ex.secret_store.delete(secret_name)
+        await ex._close_clients(connection.id)
+        ex.catalog_changed()
+
+
+class Tools:
+    """List, search and describe tools (``ex.tools``)."""
+
+    def __init__(self, executor: Executor) -> None:
+        self._ex = executor
+
+    async def _as_tools(
+        self, stored: list[StoredTool], *, include_blocked: bool = False
+    ) -> list[Tool]:
+        ex = self._ex
+        connections: dict[str, list[Connection]] = {}
+        for connection in await ex.store.list_connections(ex.workspace_id):
+            connections.setdefault(connection.integration, []).append(connection)
+        tools = []
+        for item in stored:
+            definition = item.definition
+            for connection in connections.get(item.integration, []):
+                address = f"{item.integration}.{connection.name}.{definition.name}"
+                action = await ex.policy_for(address, definition.default_policy)
+                if action == "block" and not include_blocked:
+                    continue
+                tools.append(_tool(address, item.integration, connection.name, definition, action))
+        return tools
+
+    async def list(
+        self,
+        integration: str | None = None,
+        *,
+        connection: str | None = None,
+        include_blocked: bool = False,
+    ) -> list[Tool]:
+        """Tools per connection, with their effective policy. Blocked tools are hidden."""
+        stored = await self._ex.store.list_tool_definitions(self._ex.workspace_id, integration)
+        tools = await self._as_tools(stored, include_blocked=include_blocked)
+        if connection is not None:
+            tools = [tool for tool in tools if tool.connection == connection]
+        return tools
+
+    async def search(
+        self, query: str, *, integration: str | None = None, limit: int = 10
+    ) -> SearchResults:
+        """Tools ranked by relevance to ``query``; ``is_good_match`` is False when nothing
+        fits well. Blocked tools never appear."""
+        ex = self._ex
+        if not query.strip():
+            raise InvalidInputError("The search query is empty.", hint="Describe what you want to do.")
+        limit = max(1, min(int(limit), 100))
+        matches, is_good = await ex.store.search_tools_scored(
+            ex.workspace_id, query, integration=integration, limit=limit * 3
+        )
+        hits: list[SearchHit] = []
+        for match in matches:
+            stored = await ex.store.get_tool_definition(ex.workspace_id, match.integration, match.name)
+            if stored is None:
+                continue
+            for tool in await self._as_tools([stored]):
+                hits.append(SearchHit(tool=tool, score=match.score))
+            if len(hits) >= limit:
+                break
+        return SearchResults(hits=tuple(hits[:limit]), is_good_match=is_good and bool(hits))
+
+    async def _definition(self, address: str) -> tuple[str, ToolDefinition, PolicyAction]:
+        resolved = await self._ex._pipeline.resolve(address)
+        decision = await self._ex._pipeline.decide(resolved)
+        return resolved.address, resolved.definition, decision.action
+
+    async def schema(self, address: str) -> dict[str, Any]:
+        """The input JSON Schema of a tool."""
+        _, definition, _ = await self._definition(address)
+        return definition.input_schema
+
+    async def describe(self, address: str) -> dict[str, Any]:
+        """Everything an agent needs to call a tool: the complete description, the input and
+        output schemas, the effective policy and annotations."""
+        canonical, definition, action = await self._definition(address)
+        return {
+            "address": canonical,
+            "summary": definition.summary,
+            "description": definition.description,
+            "input_schema": definition.input_schema,
+            "output_schema": definition.output_schema,
+            "tags": list(definition.tags),
+            "policy": action,
+            "is_read_only": definition.is_read_only,
+            "is_destructive": definition.is_destructive,
+        }
+
+
+def _tool(
+    address: str, integration: str, connection: str, definition: ToolDefinition, action: PolicyAction
+) -> Tool:
+    return Tool(
+        address=address,
+        integration=integration,
+        connection=connection,
+        name=definition.name,
+        summary=definition.summary,
+        description=definition.description,
+        tags=definition.tags,
+        default_policy=definition.default_policy,
+        is_read_only=definition.is_read_only,
+        is_destructive=definition.is_destructive,
+        policy=action,
+    )
+
+
+class Policies:
+    """Ordered policy rules (``ex.policies``)."""
+
+    def __init__(self, executor: Executor) -> None:
+        self._ex = executor
+
+    async def set(
+        self,
+        pattern: str,
+        action: PolicyAction,
+        *,
+        scope: PolicyScope = "workspace",
+        position: int | None = None,
+    ) -> Policy:
+        """Add a rule: tools whose address matches ``pattern`` get ``action``.
+
+        Patterns: ``*``, an exact address, ``github.*`` (a subtree) or ``github.*.issues.create``
+        (``*`` as one segment). Rules are ordered (``position``, default last); the first match
+        of each scope counts and the most restrictive scope wins.
+        """
+        if action not in POLICY_ACTIONS:
+            raise InvalidInputError(
+                f"Unknown policy action {action!r}.", hint=f"Use one of {', '.join(POLICY_ACTIONS)}."
+            )
+        if scope not in ("workspace", "user"):
+            raise InvalidInputError(f"Unknown policy scope {scope!r}.", hint="Use workspace or user.")
+        ex = self._ex
+        policy = await ex.store.add_policy(
+            ex.workspace_id,
+            scope=scope,
+            pattern=check_pattern(pattern),
+            action=action,
+            user_id=ex.user_id if scope == "user" else None,
+            position=position,
+        )
+        ex.catalog_changed()
+        return policy
+
+    async def list(self) -> list[Policy]:
+        """Every rule, by scope and position."""
+        return await self._ex.store.list_policies(self._ex.workspace_id)
+
+    async def remove(self, policy_id: str) -> None:
+        """Remove a rule by id."""
+        if not await self._ex.store.delete_policy(self._ex.workspace_id, policy_id):
+            raise NotFoundError(f"No policy with id {policy_id!r}.", hint="List them with policies.list().")
+        self._ex.catalog_changed()
+
+
+class Secrets:
+    """Named secrets in the encrypted store (``ex.secrets``). Values are write-only."""
+
+    def __init__(self, executor: Executor) -> None:
+        self._ex = executor
+
+    async def set(self, name: str, value: str) -> str:
+        """Store (or replace) a secret; returns its reference, e.g. ``secret://github_token``."""
+        if not value:
+            raise InvalidInputError("A secret value cannot be empty.")
+        return await self._ex.secret_store.put(name, value)
+
+    async def list(self) -> list[str]:
+        """Names of the stored secrets (never their values)."""
+        return await self._ex.secret_store.names()
+
+    async def remove(self, name: str) -> None:
+        """Delete a stored secret."""
+        if not await self._ex.secret_store.delete(name):
+            raise NotFoundError(f"No secret named {name!r}.")
+

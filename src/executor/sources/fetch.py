@@ -1,0 +1,287 @@
+"""Fetching source documents (specs and the files they reference) under a :class:`FetchPolicy`.
+
+Two things live here: :func:`check_url`, the SSRF guard any plugin calls before it touches a
+URL a document (or a user) named, and :func:`fetch_document`, which reads a URL or a local
+file with a size cap and a timeout and turns every failure into one :class:`FetchError`.
+
+The guard resolves the host and refuses cloud metadata endpoints always, and link-local,
+private, unspecified, multicast and reserved addresses unless ``policy.allow_private``.
+Loopback is allowed: people run their own APIs on ``localhost``. Redirects are followed by
+hand so that every hop passes the guard again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import unquote, urljoin, urlsplit
+
+import anyio
+import httpx2
+
+from executor.errors import FetchError
+from executor.sources.base import FetchPolicy
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+#: Host names that serve cloud instance metadata (and with it, credentials).
+METADATA_HOSTS: frozenset[str] = frozenset(
+    {
+        "metadata.google.internal",
+        "metadata.goog",
+        "metadata",
+        "instance-data",
+        "instance-data.ec2.internal",
+        "metadata.azure.com",
+    }
+)
+#: Addresses of cloud metadata services: AWS/GCP/Azure/OpenStack, AWS IPv6, Alibaba, Oracle.
+METADATA_ADDRESSES: frozenset[IPAddress] = frozenset(
+    ipaddress.ip_address(text)
+    for text in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200", "192.0.0.192")
+)
+_LINK_LOCAL = (ipaddress.ip_network("169.254.0.0/16"), ipaddress.ip_network("fe80::/10"))
+_SHARED = ipaddress.ip_network("100.64.0.0/10")
+_MAX_REDIRECTS = 5
+
+
+def address_refusal(address: IPAddress, *, allow_private: bool = False) -> str | None:
+    """Why a connection to ``address`` is refused, or None when it is allowed.
+
+    Metadata addresses are always refused; link-local, private, shared (CGNAT), unspecified,
+    multicast and reserved ones unless ``allow_private``. Loopback is always allowed.
+    """
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if address in METADATA_ADDRESSES:
+        return "a cloud metadata address"
+    if address.is_loopback:
+        return None
+    if allow_private:
+        return None
+    if any(address in network for network in _LINK_LOCAL):
+        return "a link-local address"
+    if address.is_unspecified:
+        return "an unspecified address"
+    if address.is_multicast:
+        return "a multicast address"
+    if address.is_private or address in _SHARED:
+        return "a private address"
+    if address.is_reserved:
+        return "a reserved address"
+    return None
+
+
+async def check_url(url: str, *, policy: FetchPolicy) -> None:
+    """Raise :class:`FetchError` unless ``url`` is an http(s) URL the policy lets us connect to.
+
+    The host is resolved here and every address it resolves to must pass
+    :func:`address_refusal`; this runs before any connection is opened.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise FetchError(
+            f"Refused to fetch {_redact(url)}: only http and https URLs can be fetched.",
+            hint="Give an http(s) URL or a local file path.",
+        )
+    host = (parts.hostname or "").rstrip(".").lower()
+    if not host:
+        raise FetchError(f"Refused to fetch {_redact(url)}: the URL has no host.")
+    if host in METADATA_HOSTS:
+        raise FetchError(
+            f"Refused to fetch {_redact(url)}: {host} is a cloud metadata host.",
+            hint="Documents may not point at instance metadata services.",
+        )
+    for address in await _resolve(host, parts.port or (443 if parts.scheme == "https" else 80)):
+        reason = address_refusal(address, allow_private=policy.allow_private)
+        if reason is not None:
+            raise FetchError(
+                f"Refused to fetch {_redact(url)}: {host} resolves to {reason} ({address}).",
+                hint="Allow private addresses in the fetch policy if this host is trusted.",
+                details={"host": host, "address": str(address)},
+            )
+
+
+async def _resolve(host: str, port: int) -> list[IPAddress]:
+    try:
+        return [ipaddress.ip_address(host.strip("[]"))]
+    except ValueError:
+        pass
+    try:
+        infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise FetchError(
+            f"Cannot resolve host {host!r}.", hint="Check the URL and your network connection."
+        ) from exc
+    # Strip any IPv6 zone id ("fe80::1%eth0") before parsing.
+    return [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
+
+
+def is_url(location: str) -> bool:
+    """Whether ``location`` names a document by URL (http, https or file) rather than a path."""
+    return urlsplit(location).scheme.lower() in ("http", "https", "file")
+
+
+def resolve_location(location: str, base: str | None) -> str:
+    """``location`` made absolute against ``base`` (a URL or a local path), without I/O."""
+    if base is None or is_url(location):
+        return location
+    if urlsplit(base).scheme.lower() in ("http", "https", "file"):
+        return urljoin(base, location)
+    if Path(location).is_absolute():
+        return location
+    return str(Path(base).parent / location)
+
+
+async def fetch_document(
+    location: str,
+    *,
+    policy: FetchPolicy,
+    base: str | None = None,
+    client: httpx2.AsyncClient | None = None,
+) -> tuple[bytes, str]:
+    """Read the document at ``location`` (resolved against ``base``) and return its bytes and
+    its absolute location.
+
+    ``base`` is the location of the document that refers to this one; None means the user
+    named it. Local files are read when the user named them, when a local document refers to
+    them, or when ``policy.allow_files`` is set; a remote document may not reach local files
+    otherwise. URLs pass :func:`check_url` (every redirect too), the body is capped at
+    ``policy.max_bytes`` and the whole fetch at ``policy.timeout`` seconds. Raises
+    :class:`FetchError` with one line saying what failed.
+    """
+    resolved = resolve_location(location, base)
+    scheme = urlsplit(resolved).scheme.lower()
+    if scheme in ("http", "https"):
+        return await _fetch_url(resolved, policy=policy, client=client), resolved
+    is_remote_referrer = base is not None and urlsplit(base).scheme.lower() in ("http", "https")
+    if is_remote_referrer and not policy.allow_files:
+        raise FetchError(
+            f"Refused to read local file {_redact(resolved)} referenced by remote document "
+            f"{_redact(base or '')}.",
+            hint="Allow files in the fetch policy only if you trust the document.",
+        )
+    path = Path(unquote(urlsplit(resolved).path)) if scheme == "file" else Path(resolved)
+    path = path.absolute()
+    return await anyio.to_thread.run_sync(_read_file, path, policy.max_bytes), str(path)
+
+
+def _read_file(path: Path, max_bytes: int) -> bytes:
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(max_bytes + 1)
+    except FileNotFoundError as exc:
+        raise FetchError(f"File not found: {path}.", hint="Check the path.") from exc
+    except IsADirectoryError as exc:
+        raise FetchError(f"{path} is a directory, not a document.") from exc
+    except OSError as exc:
+        raise FetchError(f"Cannot read {path}: {exc.strerror or exc}.") from exc
+    if len(data) > max_bytes:
+        raise FetchError(
+            f"{path} is larger than the {max_bytes:,}-byte limit.",
+            hint="Raise max_bytes in the fetch policy if the document is genuine.",
+        )
+    return data
+
+
+async def _fetch_url(url: str, *, policy: FetchPolicy, client: httpx2.AsyncClient | None) -> bytes:
+    if client is None:
+        async with httpx2.AsyncClient(timeout=policy.timeout, follow_redirects=False) as own:
+            return await _fetch_url(url, policy=policy, client=own)
+    try:
+        # One deadline for the whole fetch, redirects included: a server that trickles bytes
+        # would otherwise never trip the per-read timeout.
+        with anyio.fail_after(policy.timeout):
+            return await _fetch_following_redirects(client, url, policy)
+    except TimeoutError as exc:
+        raise FetchError(
+            f"Timed out after {policy.timeout:g} s fetching {_redact(url)}.",
+            hint="Check that the server is up, or raise the timeout.",
+        ) from exc
+
+
+async def _fetch_following_redirects(
+    client: httpx2.AsyncClient, url: str, policy: FetchPolicy
+) -> bytes:
+    for _ in range(_MAX_REDIRECTS + 1):
+        await check_url(url, policy=policy)
+        with _map_http_errors(url):
+            async with client.stream(
+                "GET", url, headers={"Accept": "application/json, application/yaml, */*"}
+            ) as response:
+                if response.is_redirect and "location" in response.headers:
+                    url = urljoin(url, response.headers["location"])
+                    continue
+                if response.status_code >= 400:
+                    raise FetchError(
+                        f"Fetching {_redact(url)} failed with HTTP {response.status_code}.",
+                        hint="Check the URL and that the document is public or reachable.",
+                        status=response.status_code,
+                    )
+                return await _read_capped(response, url, policy.max_bytes)
+    raise FetchError(f"Too many redirects fetching {_redact(url)}.")
+
+
+async def _read_capped(response: httpx2.Response, url: str, max_bytes: int) -> bytes:
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise _too_large(url, max_bytes)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > max_bytes:
+            raise _too_large(url, max_bytes)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(url: str, max_bytes: int) -> FetchError:
+    return FetchError(
+        f"{_redact(url)} is larger than the {max_bytes:,}-byte limit.",
+        hint="Raise max_bytes in the fetch policy if the document is genuine.",
+    )
+
+
+@contextlib.contextmanager
+def _map_http_errors(url: str) -> Iterator[None]:
+    """Translate httpx2 transport failures into one-line :class:`FetchError`s."""
+    try:
+        yield
+    except httpx2.TimeoutException as exc:
+        raise FetchError(
+            f"Timed out fetching {_redact(url)}.", hint="Check that the server is up."
+        ) from exc
+    except httpx2.TransportError as exc:
+        raise FetchError(
+            f"Cannot reach {_redact(url)}: {type(exc).__name__}.",
+            hint="Check the URL and that the server is running.",
+        ) from exc
+
+
+def _redact(url: str) -> str:
+    """The URL without user info or query string, which may carry credentials."""
+    parts = urlsplit(url)
+    if not parts.scheme:
+        return url
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc += f":{parts.port}"
+    if ":" in (parts.hostname or ""):
+        netloc = f"[{parts.hostname}]" + (f":{parts.port}" if parts.port else "")
+    query = "?…" if parts.query else ""
+    return f"{parts.scheme}://{netloc}{parts.path}{query}"
+
+
+__all__ = [
+    "METADATA_ADDRESSES",
+    "METADATA_HOSTS",
+    "address_refusal",
+    "check_url",
+    "fetch_document",
+    "is_url",
+    "resolve_location",
+]
