@@ -11,7 +11,7 @@ import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlparse
 
 TOKEN = "demo-token"
@@ -66,7 +66,7 @@ SPEC: dict[str, Any] = {
 
 
 class _Handler(BaseHTTPRequestHandler):
-    notes: list[dict[str, Any]] = [
+    notes: ClassVar[list[dict[str, Any]]] = [
         {"id": 1, "text": "Buy milk"},
         {"id": 2, "text": "Call the plumber about the sink"},
     ]

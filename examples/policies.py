@@ -20,16 +20,19 @@ def approve(request: ApprovalRequest) -> bool:
     return verdict
 
 
-with serve_demo_api() as url, tempfile.TemporaryDirectory() as data_dir:
-    with SyncExecutor.open(data_dir=data_dir, on_approval=approve) as ex:
-        ex.sources.add_openapi("notes", f"{url}/openapi.json")
-        ex.connections.create("notes", "default", auth={"type": "bearer", "token": TOKEN})
-        for tool in ex.tools.list("notes"):
-            print(f"{tool.address:32} default={tool.default_policy}")
+with (
+    serve_demo_api() as url,
+    tempfile.TemporaryDirectory() as data_dir,
+    SyncExecutor.open(data_dir=data_dir, on_approval=approve) as ex,
+):
+    ex.sources.add_openapi("notes", f"{url}/openapi.json")
+    ex.connections.create("notes", "default", auth={"type": "bearer", "token": TOKEN})
+    for tool in ex.tools.list("notes"):
+        print(f"{tool.address:32} default={tool.default_policy}")
 
-        ex.policies.set("notes.*.notes.delete_note", "block")
-        print("after blocking deletes:", [t.name for t in ex.tools.list("notes")])
+    ex.policies.set("notes.*.notes.delete_note", "block")
+    print("after blocking deletes:", [t.name for t in ex.tools.list("notes")])
 
-        print(ex.call("notes.default.notes.create_note", {"text": "Water the plants"}))
-        print(ex.call("notes.default.notes.create_note", {"text": "x" * 60})["error"]["code"])
-        print(ex.call("notes.default.notes.delete_note", {"id": 1})["error"]["code"])
+    print(ex.call("notes.default.notes.create_note", {"text": "Water the plants"}))
+    print(ex.call("notes.default.notes.create_note", {"text": "x" * 60})["error"]["code"])
+    print(ex.call("notes.default.notes.delete_note", {"id": 1})["error"]["code"])

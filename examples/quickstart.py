@@ -23,7 +23,8 @@ async def main(base_url: str, data_dir: str) -> None:
         print(f"Added {notes.slug!r}: {notes.tool_count} tools")
 
         # 2. Connect it. The token is stored encrypted; the connection keeps a reference only.
-        await ex.connections.create("notes", "personal", auth={"type": "bearer", "token": TOKEN})
+        auth = {"type": "bearer", "token": TOKEN}
+        await ex.connections.create("notes", "personal", auth=auth)
 
         # 3. Find a tool by intent.
         results = await ex.tools.search("list my notes")
@@ -31,7 +32,8 @@ async def main(base_url: str, data_dir: str) -> None:
             print(f"  {hit.tool.address:40} {hit.tool.summary}")
         address = results.hits[0].tool.address
 
-        # 4. Call it. Results are plain dicts: {"ok": True, "data": ...} or {"ok": False, "error": ...}
+        # 4. Call it. Results are plain dicts: {"ok": True, "data": ...}
+        #    or {"ok": False, "error": {"code": ..., "message": ...}}; nothing raises.
         result = await ex.call(address, {"q": "plumber"})
         print(f"{address} ->")
         print(json.dumps(result, indent=2))

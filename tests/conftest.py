@@ -61,4 +61,3 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     for name in ("EXECUTOR_DATABASE_URL", "EXECUTOR_SECRET_KEY", "EXECUTOR_SOURCES"):
         monkeypatch.delenv(name, raising=False)
     yield path
-

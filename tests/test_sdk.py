@@ -151,7 +151,9 @@ async def test_unknown_address_suggests_close_tools(
     assert garbage["error"]["code"] == "tool_not_found"
 
 
-async def test_blocked_tool_is_hidden_and_refused(ex: Executor, petstore: tuple[PetStore, str]) -> None:
+async def test_blocked_tool_is_hidden_and_refused(
+    ex: Executor, petstore: tuple[PetStore, str]
+) -> None:
     await _add_petstore(ex, petstore)
     tools = await ex.tools.list("petstore")
     listing = next(t for t in tools if "list" in t.name)
@@ -177,7 +179,9 @@ async def test_allow_policy_lifts_the_default_approval(
     assert again["error"]["code"] == "approval_required"
 
 
-async def test_wrong_key_returns_auth_required(ex: Executor, petstore: tuple[PetStore, str]) -> None:
+async def test_wrong_key_returns_auth_required(
+    ex: Executor, petstore: tuple[PetStore, str]
+) -> None:
     _, url = petstore
     await ex.sources.add_openapi("petstore", f"{url}/openapi.json")
     await ex.connections.create("petstore", "bad", auth={"type": "api_key", "value": "wrong"})
@@ -239,7 +243,11 @@ async def test_refresh_reports_added_changed_and_removed_tools(
     removed_op = paths.pop("/diagnostics")["get"]["operationId"]
     paths["/pets"]["get"]["summary"] = "List every pet in the store"
     paths["/owners"] = {
-        "get": {"operationId": "listOwners", "tags": ["owners"], "responses": {"200": {"description": "ok"}}}
+        "get": {
+            "operationId": "listOwners",
+            "tags": ["owners"],
+            "responses": {"200": {"description": "ok"}},
+        }
     }
     report = await ex.sources.refresh("petstore")
     after = {t.name for t in await ex.tools.list("petstore")}
@@ -295,9 +303,7 @@ async def test_removing_an_integration_removes_its_connections_and_secrets(
     assert await ex.secrets.list() == []
 
 
-def test_sync_facade_runs_the_same_core(
-    data_dir: Path, petstore: tuple[PetStore, str]
-) -> None:
+def test_sync_facade_runs_the_same_core(data_dir: Path, petstore: tuple[PetStore, str]) -> None:
     store, url = petstore
     store.pets[1] = {"id": 1, "name": "Rex", "tag": None}
     with SyncExecutor.open(data_dir=data_dir) as ex:

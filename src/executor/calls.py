@@ -121,7 +121,9 @@ class CallPipeline:
                     auth=resolved_auth.applied,
                     http=self._executor.http_client(tool.connection),
                     timeout=float(
-                        tool.connection.settings.get("timeout", self._executor.settings.call_timeout)
+                        tool.connection.settings.get(
+                            "timeout", self._executor.settings.call_timeout
+                        )
                     ),
                 )
             )
@@ -223,7 +225,9 @@ class CallPipeline:
     async def _not_found(self, address: str, parts: Address | None = None) -> ExecutorError:
         executor = self._executor
         if parts is not None:
-            integration = await executor.store.get_integration(executor.workspace_id, parts.integration)
+            integration = await executor.store.get_integration(
+                executor.workspace_id, parts.integration
+            )
             if integration is not None:
                 connection = await executor.store.get_connection(
                     executor.workspace_id, parts.integration, parts.connection
@@ -243,7 +247,9 @@ class CallPipeline:
         )
         return ToolNotFoundError(
             f"No tool at {address!r}.",
-            hint=f"Did you mean {', '.join(suggestions)}?" if suggestions else "Try tools.search().",
+            hint=f"Did you mean {', '.join(suggestions)}?"
+            if suggestions
+            else "Try tools.search().",
             details={"suggestions": suggestions},
         )
 

@@ -180,7 +180,9 @@ class Executor:
             for connection in await self.store.list_connections(self.workspace_id):
                 connections.setdefault(connection.integration, []).append(connection.name)
             self._addresses = [
-                f"{slug}.{conn}.{name}" for slug, name in names for conn in connections.get(slug, [])
+                f"{slug}.{conn}.{name}"
+                for slug, name in names
+                for conn in connections.get(slug, [])
             ]
         return self._addresses
 
@@ -468,14 +470,18 @@ class Tools:
         fits well. Blocked tools never appear."""
         ex = self._ex
         if not query.strip():
-            raise InvalidInputError("The search query is empty.", hint="Describe what you want to do.")
+            raise InvalidInputError(
+                "The search query is empty.", hint="Describe what you want to do."
+            )
         limit = max(1, min(int(limit), 100))
         matches, is_good = await ex.store.search_tools_scored(
             ex.workspace_id, query, integration=integration, limit=limit * 3
         )
         hits: list[SearchHit] = []
         for match in matches:
-            stored = await ex.store.get_tool_definition(ex.workspace_id, match.integration, match.name)
+            stored = await ex.store.get_tool_definition(
+                ex.workspace_id, match.integration, match.name
+            )
             if stored is None:
                 continue
             for tool in await self._as_tools([stored]):
@@ -512,7 +518,11 @@ class Tools:
 
 
 def _tool(
-    address: str, integration: str, connection: str, definition: ToolDefinition, action: PolicyAction
+    address: str,
+    integration: str,
+    connection: str,
+    definition: ToolDefinition,
+    action: PolicyAction,
 ) -> Tool:
     return Tool(
         address=address,
@@ -551,10 +561,13 @@ class Policies:
         """
         if action not in POLICY_ACTIONS:
             raise InvalidInputError(
-                f"Unknown policy action {action!r}.", hint=f"Use one of {', '.join(POLICY_ACTIONS)}."
+                f"Unknown policy action {action!r}.",
+                hint=f"Use one of {', '.join(POLICY_ACTIONS)}.",
             )
         if scope not in ("workspace", "user"):
-            raise InvalidInputError(f"Unknown policy scope {scope!r}.", hint="Use workspace or user.")
+            raise InvalidInputError(
+                f"Unknown policy scope {scope!r}.", hint="Use workspace or user."
+            )
         ex = self._ex
         policy = await ex.store.add_policy(
             ex.workspace_id,
@@ -574,7 +587,9 @@ class Policies:
     async def remove(self, policy_id: str) -> None:
         """Remove a rule by id."""
         if not await self._ex.store.delete_policy(self._ex.workspace_id, policy_id):
-            raise NotFoundError(f"No policy with id {policy_id!r}.", hint="List them with policies.list().")
+            raise NotFoundError(
+                f"No policy with id {policy_id!r}.", hint="List them with policies.list()."
+            )
         self._ex.catalog_changed()
 
 
@@ -598,4 +613,3 @@ class Secrets:
         """Delete a stored secret."""
         if not await self._ex.secret_store.delete(name):
             raise NotFoundError(f"No secret named {name!r}.")
-

@@ -53,7 +53,9 @@ def safe_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return {name.lower(): value for name, value in headers.items() if name.lower() in SAFE_HEADERS}
 
 
-def ok(data: Any, *, status: int | None = None, headers: Mapping[str, str] | None = None) -> ToolResult:
+def ok(
+    data: Any, *, status: int | None = None, headers: Mapping[str, str] | None = None
+) -> ToolResult:
     """A successful result; ``status``/``headers`` add the ``http`` member for HTTP-backed tools."""
     result: ToolResult = {"ok": True, "data": data}
     if status is not None:

@@ -57,7 +57,9 @@ class Settings:
         url = database_url or env.get("EXECUTOR_DATABASE_URL")
         return cls(
             data_dir=directory,
-            database_url=_async_url(url) if url else f"sqlite+aiosqlite:///{directory / 'executor.db'}",
+            database_url=_async_url(url)
+            if url
+            else f"sqlite+aiosqlite:///{directory / 'executor.db'}",
             database_schema=database_schema or env.get("EXECUTOR_DATABASE_SCHEMA") or None,
             call_timeout=call_timeout or DEFAULT_CALL_TIMEOUT,
             environ=env,

@@ -58,7 +58,10 @@ SPEC: dict[str, Any] = {
                         "description": "pets",
                         "content": {
                             "application/json": {
-                                "schema": {"type": "array", "items": {"$ref": "#/components/schemas/Pet"}}
+                                "schema": {
+                                    "type": "array",
+                                    "items": {"$ref": "#/components/schemas/Pet"},
+                                }
                             }
                         },
                     }
@@ -70,7 +73,9 @@ SPEC: dict[str, Any] = {
                 "summary": "Add a pet to the store",
                 "requestBody": {
                     "required": True,
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewPet"}}},
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/NewPet"}}
+                    },
                 },
                 "responses": {"201": {"description": "created"}},
             },

@@ -13,5 +13,7 @@ def main(argv: list[str] | None = None) -> int:
     if args and args[0] in ("--version", "-V"):
         print(f"executor {__version__}")
         return 0
-    print("usage: executor --version\n\nThe command groups arrive with the CLI; use the Python SDK.")
+    print(
+        "usage: executor --version\n\nThe command groups arrive with the CLI; use the Python SDK."
+    )
     return 0 if not args or args[0] in ("-h", "--help") else 2

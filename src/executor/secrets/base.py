@@ -83,7 +83,8 @@ class SecretResolver:
             return await provider.resolve(uri)
         if scheme in OPTIONAL_SCHEMES:
             raise SecretError(
-                f"The {scheme}:// secret provider ({OPTIONAL_SCHEMES[scheme]}) is not available yet.",
+                f"The {scheme}:// secret provider ({OPTIONAL_SCHEMES[scheme]}) "
+                "is not available yet.",
                 hint="Use secret:// (the encrypted store) or env:// for now.",
                 details={"scheme": scheme},
             )

@@ -5,6 +5,22 @@
 the tools table.
 """
 
-from executor.store.database import Store, StoredTool
+from executor.store.database import (
+    ConnectionHealth,
+    RunRecord,
+    Store,
+    StoredTool,
+    ToolCallRecord,
+    ToolMatch,
+    definition_hash,
+)
 
-__all__ = ["Store", "StoredTool"]
+__all__ = [
+    "ConnectionHealth",
+    "RunRecord",
+    "Store",
+    "StoredTool",
+    "ToolCallRecord",
+    "ToolMatch",
+    "definition_hash",
+]
