@@ -314,3 +314,24 @@ def test_sync_facade_runs_the_same_core(data_dir: Path, petstore: tuple[PetStore
     assert result["ok"], result
     assert result["data"][0]["name"] == "Rex"
     assert (data_dir / "executor.db").exists()
+
+
+async def test_every_call_lands_in_the_run_history_with_secrets_redacted(
+    ex: Executor, petstore: tuple[PetStore, str]
+) -> None:
+    store = await _add_petstore(ex, petstore)
+    listing = next(t.address for t in await ex.tools.list("petstore") if "list" in t.name)
+    create = next(t.address for t in await ex.tools.list("petstore") if "create" in t.name)
+    await ex.call(listing, {"limit": 2})
+    await ex.call(create, {"name": f"called {store.api_key}"})
+    runs = await ex.runs.list()
+    assert [run.calls[0].address for run in runs] == [create, listing]
+    newest, oldest = runs
+    assert (oldest.calls[0].decision, oldest.calls[0].outcome) == ("allow", "ok")
+    assert oldest.calls[0].arguments == {"limit": 2}
+    assert (newest.calls[0].decision, newest.calls[0].outcome) == (
+        "require_approval",
+        "approval_required",
+    )
+    assert newest.calls[0].arguments == {"name": "called [REDACTED]"}
+    assert (await ex.runs.get(oldest.id)).calls[0].address == listing

@@ -1,7 +1,11 @@
 """The call pipeline, written once and used by every surface (STYLE.md):
 
-address → resolve tool → validate arguments → policy decision → (approval?) →
-credentials from secret refs → source plugin call → result envelope → audit record
+address → resolve tool → policy decision (block?) → validate arguments →
+credentials from secret refs → (approval?) → source plugin call → result envelope
+(secrets scrubbed) → audit record
+
+Blocking comes first so a blocked tool reveals nothing; validation and credentials come before
+approval so a human is never asked about a call that can only fail.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from executor.policy import PolicyDecision, decide_policy
 from executor.redact import RedactingFilter, redact
 from executor.results import ToolResult, failure
 from executor.sources.base import PluginCall
+from executor.store import CallRecord
 
 if TYPE_CHECKING:
     from executor.core import Executor
@@ -107,10 +112,12 @@ class CallPipeline:
                     hint=f"See the schema with describe('{tool.address}').",
                     details={"violations": violations},
                 )
-            await self._approve(tool, policy, args)
+            # Credentials before approval: a connection that cannot authenticate makes the call
+            # one that can only fail, and a human should not be asked about it.
             resolved_auth = await self._credentials(tool)
             secrets = resolved_auth.secret_values
             _LOG_FILTER.add(secrets)
+            await self._approve(tool, policy, args)
             plugin = self._executor.plugins.get(tool.integration_kind)
             result = await plugin.call(
                 PluginCall(
@@ -142,7 +149,7 @@ class CallPipeline:
         if secrets:
             result = redact(result, secrets)
             _LOG_FILTER.remove(secrets)
-        await self._audit(address, args, decision, result, started, caller, secrets)
+        self._audit(address, args, decision, result, started, caller, secrets)
         return result
 
     async def resolve(self, address: str) -> ResolvedTool:
@@ -253,7 +260,7 @@ class CallPipeline:
             details={"suggestions": suggestions},
         )
 
-    async def _audit(
+    def _audit(
         self,
         address: str,
         arguments: dict[str, Any],
@@ -264,13 +271,14 @@ class CallPipeline:
         secrets: tuple[str, ...],
     ) -> None:
         outcome = "ok" if result.get("ok") else str(result.get("error", {}).get("code"))
-        await self._executor.store.record_call(
-            self._executor.workspace_id,
-            run_id=uuid.uuid4().hex,
-            caller=caller,
-            address=address,
-            arguments=redact(arguments, secrets) if secrets else arguments,
-            decision=decision,
-            outcome=outcome,
-            duration_ms=(time.perf_counter() - started) * 1000,
+        self._executor.audit.add(
+            CallRecord(
+                run_id=uuid.uuid4().hex,
+                caller=caller,
+                address=address,
+                arguments=redact(arguments, secrets) if secrets else arguments,
+                decision=decision,
+                outcome=outcome,
+                duration_ms=(time.perf_counter() - started) * 1000,
+            )
         )

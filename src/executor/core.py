@@ -10,9 +10,11 @@ from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx2
 
 from executor.addresses import check_slug
+from executor.audit import AuditWriter
 from executor.auth import normalize_auth, replace_fields, secret_fields
 from executor.calls import ApprovalCallback, CallPipeline
 from executor.errors import AlreadyExistsError, InvalidInputError, NotFoundError
@@ -46,7 +48,7 @@ from executor.sources.base import (
     SourceConfig,
     SourcePlugin,
 )
-from executor.store import Store, StoredTool
+from executor.store import RunRecord, Store, StoredTool
 
 
 class Executor:
@@ -78,6 +80,7 @@ class Executor:
         self.secret_resolver = secret_resolver
         self.plugins = plugins
         self.fetch_policy = fetch_policy
+        self.audit = AuditWriter(store, workspace_id)
         self._pipeline = CallPipeline(self, on_approval)
         self._clients: dict[str, httpx2.AsyncClient] = {}
         self._rules: list[Policy] | None = None
@@ -87,6 +90,7 @@ class Executor:
         self.tools = Tools(self)
         self.policies = Policies(self)
         self.secrets = Secrets(self)
+        self.runs = Runs(self)
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -132,9 +136,15 @@ class Executor:
                 on_approval=on_approval,
             )
             try:
-                yield executor
+                async with anyio.create_task_group() as tasks:
+                    tasks.start_soon(executor.audit.run)
+                    try:
+                        yield executor
+                    finally:
+                        executor.audit.close()
             finally:
-                await executor._close_clients()
+                with anyio.CancelScope(shield=True):
+                    await executor._close_clients()
         finally:
             await store.close()
 
@@ -613,3 +623,23 @@ class Secrets:
         """Delete a stored secret."""
         if not await self._ex.secret_store.delete(name):
             raise NotFoundError(f"No secret named {name!r}.")
+
+
+class Runs:
+    """The run history, an audit log of every call (``ex.runs``)."""
+
+    def __init__(self, executor: Executor) -> None:
+        self._ex = executor
+
+    async def list(self, *, limit: int = 50) -> list[RunRecord]:
+        """The newest runs first, each with its tool calls (arguments redacted)."""
+        await self._ex.audit.flush()
+        return await self._ex.store.list_runs(self._ex.workspace_id, limit=limit)
+
+    async def get(self, run_id: str) -> RunRecord:
+        """One run by id; raises ``not_found`` when there is none."""
+        await self._ex.audit.flush()
+        run = await self._ex.store.get_run(self._ex.workspace_id, run_id)
+        if run is None:
+            raise NotFoundError(f"No run with id {run_id!r}.", hint="List them with runs.list().")
+        return run

@@ -6,8 +6,8 @@
         ex.sources.add_openapi("petstore", "https://…/openapi.json")
         print(ex.call("petstore.default.pets.list", {"limit": 5}))
 
-Every method of ``ex.sources``, ``ex.connections``, ``ex.tools``, ``ex.policies`` and
-``ex.secrets`` is the async one, run to completion; nothing is written twice.
+Every method of ``ex.sources``, ``ex.connections``, ``ex.tools``, ``ex.policies``,
+``ex.secrets`` and ``ex.runs`` is the async one, run to completion; nothing is written twice.
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ class SyncExecutor:
         self.tools: Any = _SyncAPI(executor.tools, portal)
         self.policies: Any = _SyncAPI(executor.policies, portal)
         self.secrets: Any = _SyncAPI(executor.secrets, portal)
+        self.runs: Any = _SyncAPI(executor.runs, portal)
 
     @classmethod
     @contextlib.contextmanager

@@ -6,6 +6,7 @@ the tools table.
 """
 
 from executor.store.database import (
+    CallRecord,
     ConnectionHealth,
     RunRecord,
     Store,
@@ -16,6 +17,7 @@ from executor.store.database import (
 )
 
 __all__ = [
+    "CallRecord",
     "ConnectionHealth",
     "RunRecord",
     "Store",

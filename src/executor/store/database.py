@@ -14,7 +14,7 @@ import re
 import uuid
 import zlib
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -87,6 +87,20 @@ class ConnectionHealth:
     status: str
     last_error: str | None
     checked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One direct call to put in the audit log (``arguments`` already redacted)."""
+
+    run_id: str
+    caller: str
+    address: str
+    arguments: dict[str, Any]
+    decision: str
+    outcome: str
+    duration_ms: float
+    created_at: datetime = field(default_factory=utcnow)
 
 
 @dataclass(frozen=True)
@@ -1113,36 +1127,51 @@ class Store:
         ``arguments`` must already have secrets redacted. Raises AlreadyExistsError when the
         run id was used before.
         """
-        now = utcnow()
-        taken = AlreadyExistsError(f"A run with id {run_id!r} exists already.")
+        record = CallRecord(run_id, caller, address, arguments, decision, outcome, duration_ms)
+        await self.record_calls(workspace_id, [record])
+
+    async def record_calls(self, workspace_id: str, records: Sequence[CallRecord]) -> None:
+        """Store direct calls, each as a completed run with one tool-call row, in one
+        transaction (the audit writer batches them off the call path)."""
+        if not records:
+            return
+        taken = AlreadyExistsError("A run with one of these ids exists already.")
         async with self._transaction(write=True, conflict=taken) as connection:
             await connection.execute(
-                sa.insert(t.runs).values(
-                    id=run_id,
-                    workspace_id=workspace_id,
-                    kind="call",
-                    caller=caller,
-                    status="completed",
-                    code=None,
-                    result=None,
-                    logs="",
-                    error=None,
-                    created_at=now,
-                    updated_at=now,
-                    expires_at=None,
-                )
+                sa.insert(t.runs),
+                [
+                    {
+                        "id": record.run_id,
+                        "workspace_id": workspace_id,
+                        "kind": "call",
+                        "caller": record.caller,
+                        "status": "completed",
+                        "code": None,
+                        "result": None,
+                        "logs": "",
+                        "error": None,
+                        "created_at": record.created_at,
+                        "updated_at": record.created_at,
+                        "expires_at": None,
+                    }
+                    for record in records
+                ],
             )
             await connection.execute(
-                sa.insert(t.tool_calls).values(
-                    run_id=run_id,
-                    seq=0,
-                    address=address,
-                    arguments=arguments,
-                    decision=decision,
-                    outcome=outcome,
-                    duration_ms=duration_ms,
-                    created_at=now,
-                )
+                sa.insert(t.tool_calls),
+                [
+                    {
+                        "run_id": record.run_id,
+                        "seq": 0,
+                        "address": record.address,
+                        "arguments": record.arguments,
+                        "decision": record.decision,
+                        "outcome": record.outcome,
+                        "duration_ms": record.duration_ms,
+                        "created_at": record.created_at,
+                    }
+                    for record in records
+                ],
             )
 
     async def list_runs(self, workspace_id: str, *, limit: int = 50) -> list[RunRecord]:
