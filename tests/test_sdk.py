@@ -335,3 +335,17 @@ async def test_every_call_lands_in_the_run_history_with_secrets_redacted(
     )
     assert newest.calls[0].arguments == {"name": "called [REDACTED]"}
     assert (await ex.runs.get(oldest.id)).calls[0].address == listing
+
+
+async def test_a_policy_set_by_another_executor_applies_to_the_next_call(
+    ex: Executor, database: Database, data_dir: Path, petstore: tuple[PetStore, str]
+) -> None:
+    await _add_petstore(ex, petstore)
+    listing = next(t.address for t in await ex.tools.list("petstore") if "list" in t.name)
+    assert (await ex.call(listing, {}))["ok"]  # resolved, validated and cached here
+    async with Executor.open(
+        data_dir=data_dir, database_url=database.url, database_schema=database.schema
+    ) as other:
+        await other.policies.set("petstore.*", "block")
+    assert (await ex.call(listing, {}))["error"]["code"] == "tool_blocked"
+    assert await ex.tools.list("petstore") == []

@@ -100,6 +100,7 @@ class CallPipeline:
         decision = "none"
         secrets: tuple[str, ...] = ()
         try:
+            await self._executor.check_catalog()
             tool = await self.resolve(address)
             # A blocked tool is refused before anything else is said about it.
             policy = await self.decide(tool)

@@ -31,7 +31,7 @@ from executor.models import (
     Tool,
     ToolDefinition,
 )
-from executor.policy import check_pattern, decide_policy
+from executor.policy import PolicySet, check_pattern
 from executor.results import ToolResult
 from executor.secrets import (
     EncryptedSecretStore,
@@ -48,7 +48,7 @@ from executor.sources.base import (
     SourceConfig,
     SourcePlugin,
 )
-from executor.store import RunRecord, Store, StoredTool
+from executor.store import RunRecord, Store, StoredTool, definition_hash
 
 
 class Executor:
@@ -84,6 +84,7 @@ class Executor:
         self._pipeline = CallPipeline(self, on_approval)
         self._clients: dict[str, httpx2.AsyncClient] = {}
         self._rules: list[Policy] | None = None
+        self._catalog_version: int | None = None
         self._addresses: list[str] | None = None
         self.sources = Sources(self)
         self.connections = Connections(self)
@@ -196,15 +197,22 @@ class Executor:
             ]
         return self._addresses
 
+    async def check_catalog(self) -> None:
+        """Drop the caches if any process changed the catalog since they were filled.
+
+        One cheap read per call: a policy set from another process (the CLI, another
+        replica) applies to the very next call here.
+        """
+        version = await self.store.catalog_version(self.workspace_id)
+        if version != self._catalog_version:
+            self.catalog_changed()
+            self._catalog_version = version
+
     def catalog_changed(self) -> None:
         """Drop every cache that depends on the catalog, connections or policies."""
         self._rules = None
         self._addresses = None
         self._pipeline.invalidate()
-
-    async def policy_for(self, address: str, default: PolicyAction) -> PolicyAction:
-        decision = decide_policy(address, default, await self.policy_rules(), user_id=self.user_id)
-        return decision.action
 
 
 def _source_config(spec: str | Mapping[str, Any], base_url: str | None) -> SourceConfig:
@@ -308,12 +316,9 @@ class Sources:
         ex = self._ex
         integration = await self.get(slug)
         config = SourceConfig.from_json(integration.config.get("source", {}))
-        before = {
-            tool.definition.name: tool.definition
-            for tool in await ex.store.list_tool_definitions(ex.workspace_id, slug)
-        }
+        before = await ex.store.tool_hashes(ex.workspace_id, slug)
         bundle = await self._load(integration.kind, config, progress)
-        after = {tool.name: tool for tool in bundle.tools}
+        after = {tool.name: definition_hash(tool) for tool in bundle.tools}
         await ex.store.replace_integration(
             ex.workspace_id,
             slug,
@@ -448,12 +453,13 @@ class Tools:
         connections: dict[str, list[Connection]] = {}
         for connection in await ex.store.list_connections(ex.workspace_id):
             connections.setdefault(connection.integration, []).append(connection)
+        policies = PolicySet(await ex.policy_rules(), user_id=ex.user_id)
         tools = []
         for item in stored:
             definition = item.definition
             for connection in connections.get(item.integration, []):
                 address = f"{item.integration}.{connection.name}.{definition.name}"
-                action = await ex.policy_for(address, definition.default_policy)
+                action = policies.decide(address, definition.default_policy).action
                 if action == "block" and not include_blocked:
                     continue
                 tools.append(_tool(address, item.integration, connection.name, definition, action))
@@ -467,6 +473,7 @@ class Tools:
         include_blocked: bool = False,
     ) -> list[Tool]:
         """Tools per connection, with their effective policy. Blocked tools are hidden."""
+        await self._ex.check_catalog()
         stored = await self._ex.store.list_tool_definitions(self._ex.workspace_id, integration)
         tools = await self._as_tools(stored, include_blocked=include_blocked)
         if connection is not None:
@@ -483,24 +490,21 @@ class Tools:
             raise InvalidInputError(
                 "The search query is empty.", hint="Describe what you want to do."
             )
+        await self._ex.check_catalog()
         limit = max(1, min(int(limit), 100))
         matches, is_good = await ex.store.search_tools_scored(
             ex.workspace_id, query, integration=integration, limit=limit * 3
         )
-        hits: list[SearchHit] = []
-        for match in matches:
-            stored = await ex.store.get_tool_definition(
-                ex.workspace_id, match.integration, match.name
-            )
-            if stored is None:
-                continue
-            for tool in await self._as_tools([stored]):
-                hits.append(SearchHit(tool=tool, score=match.score))
-            if len(hits) >= limit:
-                break
+        scores = {(match.integration, match.name): match.score for match in matches}
+        stored = await ex.store.get_tool_definitions(ex.workspace_id, list(scores))
+        hits = [
+            SearchHit(tool=tool, score=scores[(tool.integration, tool.name)])
+            for tool in await self._as_tools(stored)
+        ]
         return SearchResults(hits=tuple(hits[:limit]), is_good_match=is_good and bool(hits))
 
     async def _definition(self, address: str) -> tuple[str, ToolDefinition, PolicyAction]:
+        await self._ex.check_catalog()
         resolved = await self._ex._pipeline.resolve(address)
         decision = await self._ex._pipeline.decide(resolved)
         return resolved.address, resolved.definition, decision.action

@@ -459,3 +459,54 @@ async def test_two_processes_writing_one_sqlite_file_wait_instead_of_failing(
     finally:
         await first.close()
         await second.close()
+
+
+async def test_definitions_are_fetched_in_the_order_asked_skipping_unknown_ones(
+    opened: Opened,
+) -> None:
+    store, workspace = opened.store, opened.workspace_id
+    await add_pets(opened)
+    keys = [("petstore", "pets.delete"), ("petstore", "nope"), ("other", "pets.list")]
+    keys.append(("petstore", "pets.list"))
+    found = await store.get_tool_definitions(workspace, keys)
+    assert [s.definition.name for s in found] == ["pets.delete", "pets.list"]
+    assert await store.get_tool_definitions(workspace, []) == []
+
+
+async def test_every_catalog_change_moves_the_catalog_version(opened: Opened) -> None:
+    store, workspace = opened.store, opened.workspace_id
+    seen = [await store.catalog_version(workspace)]
+
+    async def moved() -> bool:
+        seen.append(await store.catalog_version(workspace))
+        return seen[-1] > seen[-2]
+
+    await add_pets(opened)
+    assert await moved()
+    await store.create_connection(
+        workspace, integration="petstore", name="work", auth={}, settings={}, user_id=None
+    )
+    assert await moved()
+    policy = await store.add_policy(
+        workspace, scope="workspace", pattern="*", action="allow", user_id=None, position=None
+    )
+    assert await moved()
+    await store.delete_policy(workspace, policy.id)
+    assert await moved()
+    await store.delete_connection(workspace, "petstore", "work")
+    assert await moved()
+    await store.replace_integration(
+        workspace,
+        "petstore",
+        title="t",
+        summary="s",
+        config={},
+        spec=None,
+        auth_methods=[],
+        tools=PETS[:1],
+    )
+    assert await moved()
+    await store.put_secret(workspace, "unrelated", b"x")
+    assert not await moved()
+    await store.delete_integration(workspace, "petstore")
+    assert await moved()

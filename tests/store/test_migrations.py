@@ -29,6 +29,12 @@ async def test_opening_an_old_database_upgrades_it_without_loss(database: Databa
     try:
         await old.migrate("0001")
         assert await old.revision() == "0001"
+
+        # The code that wrote revision-0001 databases had no catalog version to move.
+        async def no_catalog_version(*args: object) -> None:
+            return None
+
+        old._bump_catalog = no_catalog_version  # type: ignore[method-assign]
         workspace, user = await old.ensure_local_workspace()
         integration = await old.create_integration(
             workspace,
@@ -75,8 +81,9 @@ async def test_opening_an_old_database_upgrades_it_without_loss(database: Databa
 
     store = await Store.open(database.url, schema=database.schema)
     try:
-        assert await store.revision() == migrations.head() == "0002"
+        assert await store.revision() == migrations.head() == "0003"
         assert await store.ensure_local_workspace() == (workspace, user)
+        assert await store.catalog_version(workspace) == 0
         assert await store.get_integration(workspace, "github") == integration
         assert [s.definition for s in await store.list_tool_definitions(workspace)] == [ISSUES]
         assert await store.load_spec(workspace, "github") == b"{...}"

@@ -454,6 +454,14 @@ class Store:
         if self._reader is not None:
             await anyio.to_thread.run_sync(self._reader.dispose)
 
+    async def _run_read(self, function: Callable[[sa.Connection], _T]) -> _T:
+        """Run a synchronous read: on SQLite whole in a worker thread (one hop instead of one
+        per statement through aiosqlite), elsewhere on the async engine."""
+        if self._reader is not None:
+            return await anyio.to_thread.run_sync(self._read, function)
+        async with self._transaction() as connection:
+            return await connection.run_sync(function)
+
     def _read(self, function: Callable[[sa.Connection], _T]) -> _T:
         """Run ``function`` in one read transaction of the synchronous SQLite engine."""
         assert self._reader is not None
@@ -483,6 +491,25 @@ class Store:
         return module.insert(table)
 
     # -- workspaces and users --------------------------------------------------------------------
+
+    async def _bump_catalog(self, connection: AsyncConnection, workspace_id: str) -> None:
+        # Every change to integrations, tools, connections or policies moves the version, in
+        # the same transaction, so other processes know their caches are stale.
+        w = t.workspaces.c
+        await connection.execute(
+            sa.update(t.workspaces)
+            .where(w.id == workspace_id)
+            .values(catalog_version=w.catalog_version + 1)
+        )
+
+    async def catalog_version(self, workspace_id: str) -> int:
+        """A number that changes whenever the workspace's catalog, connections or policies do."""
+        query = sa.select(t.workspaces.c.catalog_version).where(t.workspaces.c.id == workspace_id)
+
+        def run(connection: sa.Connection) -> int:
+            return int(connection.execute(query).scalar_one_or_none() or 0)
+
+        return await self._run_read(run)
 
     async def ensure_local_workspace(self) -> tuple[str, str]:
         """Create (once) and return ``(workspace_id, user_id)`` of local single-user mode."""
@@ -556,6 +583,7 @@ class Store:
             with self._errors(conflict=taken):
                 await connection.execute(sa.insert(t.integrations).values(values))
             await self._insert_tools(connection, slug, tools, rows)
+            await self._bump_catalog(connection, workspace_id)
             row = (
                 await connection.execute(
                     sa.select(t.integrations).where(t.integrations.c.id == integration_id)
@@ -652,6 +680,7 @@ class Store:
                 sa.delete(t.tools).where(t.tools.c.integration_id == integration_id)
             )
             await self._insert_tools(connection, slug, tools, rows)
+            await self._bump_catalog(connection, workspace_id)
             row = (
                 await connection.execute(
                     sa.select(t.integrations).where(t.integrations.c.id == integration_id)
@@ -695,6 +724,7 @@ class Store:
             await connection.execute(
                 sa.delete(t.integrations).where(t.integrations.c.id == integration_id)
             )
+            await self._bump_catalog(connection, workspace_id)
         return True
 
     async def load_spec(self, workspace_id: str, slug: str) -> bytes | None:
@@ -738,6 +768,24 @@ class Store:
         async with self._transaction() as connection:
             row = (await connection.execute(query)).one_or_none()
         return None if row is None else StoredTool(row.integration_id, row.slug, _definition(row))
+
+    async def get_tool_definitions(
+        self, workspace_id: str, keys: Sequence[tuple[str, str]]
+    ) -> list[StoredTool]:
+        """The definitions of ``(integration slug, tool name)`` pairs, in the order given;
+        pairs that do not exist are left out."""
+        if not keys:
+            return []
+        query = self._tools_query(workspace_id).where(
+            sa.tuple_(t.integrations.c.slug, t.tools.c.name).in_(list(keys))
+        )
+        async with self._transaction() as connection:
+            rows = (await connection.execute(query)).all()
+        found = {
+            (row.slug, row.name): StoredTool(row.integration_id, row.slug, _definition(row))
+            for row in rows
+        }
+        return [found[key] for key in keys if key in found]
 
     async def tool_hashes(self, workspace_id: str, integration: str) -> dict[str, str]:
         """``{tool name: definition hash}`` of an integration, to diff a refresh against."""
@@ -803,11 +851,7 @@ class Store:
                 connection, workspace_id, query, integration=integration, limit=limit
             )
 
-        if self._reader is not None:
-            outcome = await anyio.to_thread.run_sync(self._read, run)
-        else:
-            async with self._transaction() as connection:
-                outcome = await connection.run_sync(run)
+        outcome = await self._run_read(run)
         matches = [ToolMatch(slug, name, score) for slug, name, score in outcome.matches]
         return matches, outcome.is_good_match
 
@@ -855,6 +899,7 @@ class Store:
                         created_at=utcnow(),
                     )
                 )
+            await self._bump_catalog(connection, workspace_id)
             row = (
                 await connection.execute(
                     self._connections_query(workspace_id).where(t.connections.c.id == connection_id)
@@ -910,6 +955,7 @@ class Store:
             await connection.execute(
                 sa.delete(t.connections).where(t.connections.c.id == connection_id)
             )
+            await self._bump_catalog(connection, workspace_id)
         return True
 
     async def set_connection_health(
@@ -1014,6 +1060,7 @@ class Store:
                     created_at=utcnow(),
                 )
             )
+            await self._bump_catalog(connection, workspace_id)
             row = (
                 await connection.execute(sa.select(t.policies).where(t.policies.c.id == policy_id))
             ).one()
@@ -1052,6 +1099,7 @@ class Store:
                 )
                 .values(position=p.position - 1)
             )
+            await self._bump_catalog(connection, workspace_id)
         return True
 
     # -- encrypted secrets (ciphertext only; the secrets package encrypts) -----------------------

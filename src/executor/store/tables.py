@@ -68,6 +68,7 @@ workspaces = sa.Table(
     sa.Column("id", sa.String(32), primary_key=True),
     sa.Column("name", sa.String(64), nullable=False, unique=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("catalog_version", sa.BigInteger, nullable=False, server_default="0"),
 )
 
 users = sa.Table(
