@@ -349,3 +349,96 @@ async def test_a_policy_set_by_another_executor_applies_to_the_next_call(
         await other.policies.set("petstore.*", "block")
     assert (await ex.call(listing, {}))["error"]["code"] == "tool_blocked"
     assert await ex.tools.list("petstore") == []
+
+
+async def test_errors_raised_inside_the_open_block_arrive_unwrapped(data_dir: Path) -> None:
+    with pytest.raises(executor.NotFoundError):
+        async with Executor.open(data_dir=data_dir) as ex:
+            await ex.sources.get("nope")
+    with pytest.raises(executor.NotFoundError), SyncExecutor.open(data_dir=data_dir) as sync:
+        sync.sources.get("nope")
+
+
+async def test_a_key_sent_in_the_query_string_never_reaches_the_logs(
+    ex: Executor, petstore: tuple[PetStore, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    store, url = petstore
+    store.spec["components"]["securitySchemes"]["api_key"] = {
+        "type": "apiKey",
+        "in": "query",
+        "name": "api_key",
+    }
+    await ex.sources.add_openapi("petstore", f"{url}/openapi.json")
+    key = "query-secret-987654321"
+    await ex.connections.create("petstore", "work", auth={"type": "api_key", "value": key})
+    diagnose = next(t.address for t in await ex.tools.list("petstore") if "diagnose" in t.name)
+    result = await ex.call(diagnose, {})
+    assert result["error"]["code"] == "upstream_error"
+    assert "HTTP Request" in caplog.text  # httpx2 did log the request line…
+    assert key not in caplog.text  # …without the key
+    assert key not in repr(result)
+
+
+async def test_credential_headers_are_refused_as_plain_connection_headers(
+    ex: Executor, petstore: tuple[PetStore, str]
+) -> None:
+    await _add_petstore(ex, petstore)
+    with pytest.raises(executor.InvalidInputError, match="looks like a credential"):
+        await ex.connections.create(
+            "petstore", "leaky", headers={"Authorization": "Bearer plain-token"}
+        )
+    assert [c.name for c in await ex.connections.list("petstore")] == ["work"]
+    extra = await ex.connections.create(
+        "petstore", "extra", auth={"type": "none"}, headers={"User-Agent": "tests"}
+    )
+    assert extra.settings["headers"] == {"User-Agent": "tests"}
+
+
+async def test_custom_header_secrets_are_kept_apart_even_when_names_sanitise_alike(
+    ex: Executor, petstore: tuple[PetStore, str]
+) -> None:
+    await _add_petstore(ex, petstore)
+    connection = await ex.connections.create(
+        "petstore",
+        "two",
+        auth={"type": "custom_headers", "headers": {"X!Key": "alpha", "X#Key": "beta"}},
+    )
+    refs = connection.auth["headers"]
+    assert refs["X!Key"] != refs["X#Key"]
+    assert await ex.secret_store.resolve(refs["X!Key"]) == "alpha"
+    assert await ex.secret_store.resolve(refs["X#Key"]) == "beta"
+
+
+async def test_blocked_tools_are_never_suggested(
+    ex: Executor, petstore: tuple[PetStore, str]
+) -> None:
+    await _add_petstore(ex, petstore)
+    diagnose = next(t.address for t in await ex.tools.list("petstore") if "diagnose" in t.name)
+    await ex.policies.set(diagnose, "block")
+    result = await ex.call(diagnose[:-1], {})
+    assert result["error"]["code"] == "tool_not_found"
+    assert diagnose not in result["error"]["details"]["suggestions"]
+    assert diagnose not in result["error"]["message"]
+
+
+async def test_a_wrong_connection_name_is_tool_not_found_naming_the_connections(
+    ex: Executor, petstore: tuple[PetStore, str]
+) -> None:
+    await _add_petstore(ex, petstore)
+    listing = next(t.name for t in await ex.tools.list("petstore") if "list" in t.name)
+    result = await ex.call(f"petstore.nosuch.{listing}", {})
+    assert result["error"]["code"] == "tool_not_found"
+    assert "its connections: work" in result["error"]["message"]
+    assert f"petstore.work.{listing}" in result["error"]["details"]["suggestions"]
+
+
+async def test_an_inline_spec_is_stored_once_and_refreshes_from_the_store(
+    ex: Executor, petstore: tuple[PetStore, str]
+) -> None:
+    store, _ = petstore
+    integration = await ex.sources.add_openapi("inline", store.spec)
+    assert "text" not in integration.config["source"]
+    report = await ex.sources.refresh("inline")
+    assert (report.added, report.changed, report.removed) == ((), (), ())
+    assert report.tool_count == integration.tool_count

@@ -26,6 +26,8 @@ class AuditWriter:
         self._pending: list[CallRecord] = []
         self._wake = anyio.Event()
         self._closing = False
+        # One writer at a time, so flush() returns only once the batch in flight is stored.
+        self._writing = anyio.Lock()
 
     def add(self, record: CallRecord) -> None:
         """Queue a record; it is written within one event-loop turn of the writer."""
@@ -46,16 +48,18 @@ class AuditWriter:
         self._wake.set()
 
     async def flush(self) -> None:
-        """Write everything queued so far (used on close and by tests)."""
+        """Write everything queued so far; the run history reads after this."""
         await self._write_pending()
 
     async def _write_pending(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending, []
-            try:
-                # Shielded: a write cut off half-way would leave the driver's connection stuck.
-                with anyio.CancelScope(shield=True):
-                    await self._store.record_calls(self._workspace_id, batch)
-            except Exception:
-                # The audit log must never take a call down with it; say loudly what was lost.
-                logger.exception("could not write %d audit record(s)", len(batch))
+        async with self._writing:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    # Shielded: a write cut off half-way would leave the driver's connection
+                    # stuck.
+                    with anyio.CancelScope(shield=True):
+                        await self._store.record_calls(self._workspace_id, batch)
+                except Exception:
+                    # The audit log must never take a call down with it; say what was lost.
+                    logger.exception("could not write %d audit record(s)", len(batch))

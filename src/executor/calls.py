@@ -30,7 +30,6 @@ from executor.errors import (
     ExecutorError,
     InternalError,
     InvalidArgumentsError,
-    NotFoundError,
     SecretError,
     ToolBlockedError,
     ToolNotFoundError,
@@ -46,14 +45,24 @@ if TYPE_CHECKING:
     from executor.core import Executor
 
 logger = logging.getLogger("executor.calls")
-#: Scrubs the secrets of calls in flight from anything this module logs (tracebacks included).
+#: Scrubs the secrets of calls in flight from what the loggers that see a call write: ours,
+#: and the HTTP stack's (httpx2 logs each request URL, query-string API keys included).
 _LOG_FILTER = RedactingFilter()
-logger.addFilter(_LOG_FILTER)
+for _name in ("executor", "executor.calls", "executor.audit", "httpx2", "httpcore2"):
+    logging.getLogger(_name).addFilter(_LOG_FILTER)
 
 #: Decides an approval: return True to run the call, False to decline it.
 ApprovalCallback = Callable[[ApprovalRequest], Awaitable[bool] | bool]
 
 _MAX_VIOLATIONS = 20
+
+
+@dataclass
+class _Trace:
+    """What a call has learnt so far, for its audit record and its redaction."""
+
+    decision: str = "none"
+    secrets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -97,44 +106,10 @@ class CallPipeline:
         """Run one call through the whole pipeline and return its result envelope."""
         started = time.perf_counter()
         args = dict(arguments or {})
-        decision = "none"
-        secrets: tuple[str, ...] = ()
+        trace = _Trace()
+        result: ToolResult | None = None
         try:
-            await self._executor.check_catalog()
-            tool = await self.resolve(address)
-            # A blocked tool is refused before anything else is said about it.
-            policy = await self.decide(tool)
-            decision = policy.action
-            violations = validation_errors(tool.validator, args)
-            if violations:
-                raise InvalidArgumentsError(
-                    f"{len(violations)} invalid argument(s) for {tool.address}: "
-                    + "; ".join(f"{v['path']}: {v['message']}" for v in violations[:3]),
-                    hint=f"See the schema with describe('{tool.address}').",
-                    details={"violations": violations},
-                )
-            # Credentials before approval: a connection that cannot authenticate makes the call
-            # one that can only fail, and a human should not be asked about it.
-            resolved_auth = await self._credentials(tool)
-            secrets = resolved_auth.secret_values
-            _LOG_FILTER.add(secrets)
-            await self._approve(tool, policy, args)
-            plugin = self._executor.plugins.get(tool.integration_kind)
-            result = await plugin.call(
-                PluginCall(
-                    tool=tool.definition,
-                    arguments=args,
-                    integration_config=tool.integration_config,
-                    connection_settings=tool.connection.settings,
-                    auth=resolved_auth.applied,
-                    http=self._executor.http_client(tool.connection),
-                    timeout=float(
-                        tool.connection.settings.get(
-                            "timeout", self._executor.settings.call_timeout
-                        )
-                    ),
-                )
-            )
+            result = await self._run(address, args, trace)
         except ExecutorError as exc:
             result = failure(exc)
         except Exception:  # a bug: log it with an id, give the agent the id only
@@ -147,11 +122,46 @@ class CallPipeline:
                     details={"id": incident},
                 )
             )
-        if secrets:
-            result = redact(result, secrets)
-            _LOG_FILTER.remove(secrets)
-        self._audit(address, args, decision, result, started, caller, secrets)
-        return result
+        finally:
+            # Also on cancellation: the log filter forgets these secrets and the run history
+            # still records that the call was attempted.
+            if trace.secrets:
+                _LOG_FILTER.remove(trace.secrets)
+            self._audit(address, args, trace, result, started, caller)
+        return redact(result, trace.secrets) if trace.secrets else result
+
+    async def _run(self, address: str, args: dict[str, Any], trace: _Trace) -> ToolResult:
+        await self._executor.check_catalog()
+        tool = await self.resolve(address)
+        # A blocked tool is refused before anything else is said about it.
+        policy = await self.decide(tool)
+        trace.decision = policy.action
+        violations = validation_errors(tool.validator, args)
+        if violations:
+            raise InvalidArgumentsError(
+                f"{len(violations)} invalid argument(s) for {tool.address}: "
+                + "; ".join(f"{v['path']}: {v['message']}" for v in violations[:3]),
+                hint=f"See the schema with describe('{tool.address}').",
+                details={"violations": violations},
+            )
+        # Credentials before approval: a connection that cannot authenticate makes the call one
+        # that can only fail, and a human should not be asked about it.
+        resolved_auth = await self._credentials(tool)
+        trace.secrets = resolved_auth.secret_values
+        _LOG_FILTER.add(trace.secrets)
+        await self._approve(tool, policy, args)
+        plugin = self._executor.plugins.get(tool.integration_kind)
+        return await plugin.call(
+            PluginCall(
+                tool=tool.definition,
+                arguments=args,
+                integration_config=tool.integration_config,
+                connection_settings=tool.connection.settings,
+                auth=resolved_auth.applied,
+                http=self._executor.http_client(tool.connection),
+                timeout=self._executor.call_timeout(tool.connection),
+            )
+        )
 
     async def resolve(self, address: str) -> ResolvedTool:
         """Find the tool behind an address, or raise ``tool_not_found`` with suggestions."""
@@ -232,53 +242,42 @@ class CallPipeline:
 
     async def _not_found(self, address: str, parts: Address | None = None) -> ExecutorError:
         executor = self._executor
+        candidates = await executor.addresses()
+        suggestions = difflib.get_close_matches(address, candidates, n=5, cutoff=0.5)
+        hint = f"Did you mean {', '.join(suggestions)}?" if suggestions else "Try tools.search()."
         if parts is not None:
-            integration = await executor.store.get_integration(
-                executor.workspace_id, parts.integration
-            )
-            if integration is not None:
-                connection = await executor.store.get_connection(
-                    executor.workspace_id, parts.integration, parts.connection
+            names = [c.name for c in await executor.connections.list(parts.integration)]
+            if names and parts.connection not in names:
+                hint = (
+                    f"{parts.integration} has no connection {parts.connection!r}; "
+                    f"its connections: {', '.join(names)}. {hint}"
                 )
-                if connection is None:
-                    names = [c.name for c in await executor.connections.list(parts.integration)]
-                    return NotFoundError(
-                        f"{parts.integration} has no connection named {parts.connection!r}.",
-                        hint=(
-                            f"Its connections: {', '.join(names)}."
-                            if names
-                            else f"Create one with connections.create('{parts.integration}', ...)."
-                        ),
-                    )
-        suggestions = difflib.get_close_matches(
-            address, await executor.addresses(), n=5, cutoff=0.5
-        )
         return ToolNotFoundError(
-            f"No tool at {address!r}.",
-            hint=f"Did you mean {', '.join(suggestions)}?"
-            if suggestions
-            else "Try tools.search().",
-            details={"suggestions": suggestions},
+            f"No tool at {address!r}.", hint=hint, details={"suggestions": suggestions}
         )
 
     def _audit(
         self,
         address: str,
         arguments: dict[str, Any],
-        decision: str,
-        result: ToolResult,
+        trace: _Trace,
+        result: ToolResult | None,
         started: float,
         caller: str,
-        secrets: tuple[str, ...],
     ) -> None:
-        outcome = "ok" if result.get("ok") else str(result.get("error", {}).get("code"))
+        if result is None:
+            outcome = "cancelled"
+        elif result.get("ok"):
+            outcome = "ok"
+        else:
+            outcome = str(result.get("error", {}).get("code"))
         self._executor.audit.add(
             CallRecord(
                 run_id=uuid.uuid4().hex,
                 caller=caller,
                 address=address,
-                arguments=redact(arguments, secrets) if secrets else arguments,
-                decision=decision,
+                arguments=redact(arguments, trace.secrets) if trace.secrets else arguments,
+                decision=trace.decision,
                 outcome=outcome,
                 duration_ms=(time.perf_counter() - started) * 1000,
             )

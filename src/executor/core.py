@@ -6,7 +6,9 @@ import contextlib
 import json
 import os
 import re
+import uuid
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +50,7 @@ from executor.sources.base import (
     SourceConfig,
     SourcePlugin,
 )
+from executor.sources.fetch import guarded_client
 from executor.store import RunRecord, Store, StoredTool, definition_hash
 
 
@@ -136,18 +139,22 @@ class Executor:
                 fetch_policy=fetch_policy or FetchPolicy(),
                 on_approval=on_approval,
             )
+            # The audit writer runs in a task group entered by hand: yielding inside
+            # `async with create_task_group()` would wrap every exception of the caller's block
+            # in an ExceptionGroup, and `except NotFoundError` would never match.
+            tasks = anyio.create_task_group()
+            await tasks.__aenter__()
             try:
-                async with anyio.create_task_group() as tasks:
-                    tasks.start_soon(executor.audit.run)
-                    try:
-                        yield executor
-                    finally:
-                        executor.audit.close()
+                tasks.start_soon(executor.audit.run)
+                yield executor
             finally:
+                executor.audit.close()
+                await tasks.__aexit__(None, None, None)
                 with anyio.CancelScope(shield=True):
                     await executor._close_clients()
         finally:
-            await store.close()
+            with anyio.CancelScope(shield=True):
+                await store.close()
 
     async def call(self, address: str, arguments: Mapping[str, Any] | None = None) -> ToolResult:
         """Call a tool and return its result envelope (PRODUCT.md §1.2); never raises for
@@ -156,16 +163,21 @@ class Executor:
 
     # -- internals shared by the sub-APIs and the call pipeline --------------------------------
 
+    def call_timeout(self, connection: Connection) -> float:
+        """Seconds a call through this connection may take (its setting, else the default)."""
+        return float(connection.settings.get("timeout", self.settings.call_timeout))
+
     def http_client(self, connection: Connection) -> httpx2.AsyncClient:
         """The pooled HTTP client of a connection (one pool per connection)."""
         client = self._clients.get(connection.id)
         if client is None:
-            timeout = float(connection.settings.get("timeout", self.settings.call_timeout))
-            client = httpx2.AsyncClient(
+            timeout = self.call_timeout(connection)
+            # Calls may reach private networks (internal APIs are common), never cloud metadata.
+            client = guarded_client(
+                allow_private=True,
                 timeout=httpx2.Timeout(timeout, connect=min(timeout, 10.0)),
                 limits=httpx2.Limits(max_connections=20, max_keepalive_connections=10),
                 follow_redirects=False,
-                trust_env=False,
             )
             self._clients[connection.id] = client
         return client
@@ -184,16 +196,20 @@ class Executor:
         return self._rules
 
     async def addresses(self) -> list[str]:
-        """Every tool address in the catalog (for suggestions), cached until the catalog changes."""
+        """Every tool address that is not blocked (for suggestions), cached until the catalog
+        changes."""
         if self._addresses is None:
             names = await self.store.tool_names(self.workspace_id)
             connections: dict[str, list[str]] = {}
             for connection in await self.store.list_connections(self.workspace_id):
                 connections.setdefault(connection.integration, []).append(connection.name)
+            # Blocked tools are hidden everywhere, suggestions included.
+            policies = PolicySet(await self.policy_rules(), user_id=self.user_id)
             self._addresses = [
-                f"{slug}.{conn}.{name}"
+                address
                 for slug, name in names
                 for conn in connections.get(slug, [])
+                if policies.decide(address := f"{slug}.{conn}.{name}", "allow").action != "block"
             ]
         return self._addresses
 
@@ -213,6 +229,32 @@ class Executor:
         self._rules = None
         self._addresses = None
         self._pipeline.invalidate()
+
+
+#: Header names that carry credentials: they belong in ``auth``, where values are secrets.
+_CREDENTIAL_HEADER = re.compile(
+    r"authorization|cookie|token|secret|passw|api[-_]?key|auth", re.IGNORECASE
+)
+
+
+def _plain_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """Extra non-secret headers of a connection; credential headers are refused."""
+    for header in headers:
+        if _CREDENTIAL_HEADER.search(header):
+            raise InvalidInputError(
+                f"Header {header!r} looks like a credential; connection headers are stored "
+                "in plain text.",
+                hint='Pass it as auth={"type": "custom_headers", "headers": {...}} instead.',
+            )
+    return dict(headers)
+
+
+def _source_record(config: SourceConfig) -> dict[str, Any]:
+    """The source config to keep with an integration. Inline text is left out: the spec is
+    stored (compressed) already, and refresh reads it from there."""
+    record = config.to_json()
+    record.pop("text", None)
+    return record
 
 
 def _source_config(spec: str | Mapping[str, Any], base_url: str | None) -> SourceConfig:
@@ -272,7 +314,7 @@ class Sources:
             kind=kind,
             title=bundle.title,
             summary=bundle.summary,
-            config={**bundle.config, "source": config.to_json()},
+            config={**bundle.config, "source": _source_record(config)},
             spec=bundle.spec,
             auth_methods=bundle.auth_methods,
             tools=bundle.tools,
@@ -316,6 +358,10 @@ class Sources:
         ex = self._ex
         integration = await self.get(slug)
         config = SourceConfig.from_json(integration.config.get("source", {}))
+        if config.url is None and config.path is None:
+            # Added from inline text: the document itself is the stored spec.
+            spec = await ex.store.load_spec(ex.workspace_id, slug) or b""
+            config = replace(config, text=spec.decode("utf-8", "replace"))
         before = await ex.store.tool_hashes(ex.workspace_id, slug)
         bundle = await self._load(integration.kind, config, progress)
         after = {tool.name: definition_hash(tool) for tool in bundle.tools}
@@ -324,7 +370,7 @@ class Sources:
             slug,
             title=bundle.title,
             summary=bundle.summary,
-            config={**bundle.config, "source": config.to_json()},
+            config={**bundle.config, "source": _source_record(config)},
             spec=bundle.spec,
             auth_methods=bundle.auth_methods,
             tools=bundle.tools,
@@ -385,41 +431,56 @@ class Connections:
                 hint=f"Remove it first with connections.remove('{integration}', '{name}').",
             )
         normalized = normalize_auth(dict(auth or {"type": "none"}), found.auth_methods)
-        normalized = await self._store_plain_secrets(integration, name, normalized)
         settings: dict[str, Any] = {}
         if base_url:
             settings["base_url"] = base_url
         if headers:
-            settings["headers"] = dict(headers)
+            settings["headers"] = _plain_headers(headers)
         if server_variables:
             settings["server_variables"] = dict(server_variables)
         if timeout:
             settings["timeout"] = float(timeout)
-        connection = await ex.store.create_connection(
-            ex.workspace_id,
-            integration=integration,
-            name=name,
-            auth=normalized,
-            settings=settings,
-            user_id=ex.user_id if personal else None,
-        )
+        stored, secret_names = await self._store_plain_secrets(integration, name, normalized)
+        try:
+            connection = await ex.store.create_connection(
+                ex.workspace_id,
+                integration=integration,
+                name=name,
+                auth=stored,
+                settings=settings,
+                user_id=ex.user_id if personal else None,
+            )
+        except BaseException:
+            # Lost a race for the name, or the database failed: keep no orphaned secrets.
+            with anyio.CancelScope(shield=True):
+                for secret_name in secret_names:
+                    await ex.secret_store.delete(secret_name)
+            raise
         ex.catalog_changed()
         return connection
 
     async def _store_plain_secrets(
         self, integration: str, name: str, auth: dict[str, Any]
-    ) -> dict[str, Any]:
-        """Move plain secret values into the encrypted store; keep only their references."""
+    ) -> tuple[dict[str, Any], list[str]]:
+        """Move plain secret values into the encrypted store; keep only their references.
+
+        Each connection's secrets get a fresh folder, so two concurrent creates of the same
+        name never overwrite each other's values. Returns the auth config to store and the
+        names of the secrets written.
+        """
         resolver = self._ex.secret_resolver
+        folder = f"connections/{integration}/{name}/{uuid.uuid4().hex[:12]}"
         references: dict[str, str] = {}
-        for pointer, value in secret_fields(auth).items():
+        for index, (pointer, value) in enumerate(sorted(secret_fields(auth).items())):
             if resolver.is_reference(value):
                 continue
-            field = re.sub(r"[^A-Za-z0-9_.\-/]", "_", pointer.strip("/"))
+            # The index keeps names distinct when sanitising maps two fields onto one.
+            field = re.sub(r"[^A-Za-z0-9_.\-]", "_", pointer.strip("/"))[:24]
             references[pointer] = await self._ex.secret_store.put(
-                f"connections/{integration}/{name}/{field}", value
+                f"{folder}/{index}_{field}", value
             )
-        return replace_fields(auth, references) if references else auth
+        names = [reference.removeprefix("secret://") for reference in references.values()]
+        return (replace_fields(auth, references) if references else auth), names
 
     async def list(self, integration: str | None = None) -> list[Connection]:
         """Connections, optionally of one integration."""

@@ -24,8 +24,8 @@ async def test_env_provider_reads_the_live_process_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     provider = EnvSecretProvider()
-    monkeypatch.setenv("EXECUTOR_TEST_SECRET", "late-value")
-    assert await provider.resolve("env://EXECUTOR_TEST_SECRET") == "late-value"
+    monkeypatch.setenv("LATE_TEST_SECRET", "late-value")
+    assert await provider.resolve("env://LATE_TEST_SECRET") == "late-value"
 
 
 @pytest.mark.parametrize("environ", [{}, {"MISSING_TOKEN": ""}])
@@ -106,3 +106,11 @@ def test_is_reference_recognises_only_secret_schemes(value: str, expected: bool)
 async def test_a_string_that_is_not_a_uri_is_refused_with_an_example() -> None:
     with pytest.raises(SecretError, match="<scheme>://<name>"):
         await SecretResolver().resolve("just-a-value")
+
+
+async def test_env_references_cannot_read_executors_own_settings() -> None:
+    provider = EnvSecretProvider({"EXECUTOR_SECRET_KEY": "master", "executor_database_url": "x"})
+    for name in ("EXECUTOR_SECRET_KEY", "executor_database_url"):
+        with pytest.raises(SecretError, match="Executor's own settings") as caught:
+            await provider.resolve(f"env://{name}")
+        assert "master" not in str(caught.value)

@@ -28,6 +28,14 @@ class EnvSecretProvider:
                 "An environment reference must look like 'env://NAME'.",
                 hint="NAME is letters, digits and _, not starting with a digit.",
             )
+        if name.upper().startswith("EXECUTOR_"):
+            # Executor's own settings (the master key, the database URL) are never credentials
+            # for an integration; a connection naming one is an attempt to exfiltrate it.
+            raise SecretError(
+                f"env://{name} is refused: EXECUTOR_* variables are Executor's own settings.",
+                hint="Put the credential in a variable of its own.",
+                details={"variable": name},
+            )
         environ = os.environ if self._environ is None else self._environ
         value = environ.get(name)
         # An empty credential is never what someone meant; treat it like a missing one.

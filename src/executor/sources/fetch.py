@@ -15,11 +15,13 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
 import anyio
+import httpcore2
 import httpx2
 
 from executor.errors import FetchError
@@ -120,6 +122,55 @@ async def _resolve(host: str, port: int) -> list[IPAddress]:
     return [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
 
 
+class GuardedNetworkBackend(httpcore2.AnyIOBackend):
+    """A network backend that dials only addresses :func:`address_refusal` allows.
+
+    It resolves the host itself and connects to the address it checked, so a DNS answer that
+    changes between a check and the connection (DNS rebinding) cannot reach a refused address.
+    TLS still verifies the original host name: httpcore passes it as SNI after connecting.
+    """
+
+    def __init__(self, *, allow_private: bool) -> None:
+        self.allow_private = allow_private
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore2.SOCKET_OPTION] | None = None,
+    ) -> httpcore2.AsyncNetworkStream:
+        name = host.rstrip(".").lower()
+        if name in METADATA_HOSTS:
+            raise httpcore2.ConnectError(f"refused: {name} is a cloud metadata host")
+        try:
+            addresses = await _resolve(name, port)
+        except FetchError as exc:
+            raise httpcore2.ConnectError(exc.message) from None
+        for address in addresses:
+            reason = address_refusal(address, allow_private=self.allow_private)
+            if reason is not None:
+                raise httpcore2.ConnectError(f"refused: {name} resolves to {reason} ({address})")
+        return await super().connect_tcp(
+            str(addresses[0]), port, timeout, local_address, socket_options
+        )
+
+
+def guarded_client(*, allow_private: bool, **options: Any) -> httpx2.AsyncClient:
+    """An ``httpx2.AsyncClient`` whose connections go through :class:`GuardedNetworkBackend`.
+
+    ``options`` are passed to the client (``timeout``, ``limits``, ``follow_redirects``…);
+    environment proxies are ignored, since a proxy would dial on our behalf unchecked.
+    """
+    limits = options.pop("limits", httpx2.Limits(max_connections=100, max_keepalive_connections=20))
+    transport = httpx2.AsyncHTTPTransport(trust_env=False, limits=limits)
+    # httpx2 (pinned) builds its connection pool itself and has no backend option; the pool
+    # reads this attribute for every new connection. tests/sources/test_guard.py proves it.
+    transport._pool._network_backend = GuardedNetworkBackend(allow_private=allow_private)
+    return httpx2.AsyncClient(transport=transport, trust_env=False, **options)
+
+
 def is_url(location: str) -> bool:
     """Whether ``location`` names a document by URL (http, https or file) rather than a path."""
     return urlsplit(location).scheme.lower() in ("http", "https", "file")
@@ -189,7 +240,10 @@ def _read_file(path: Path, max_bytes: int) -> bytes:
 
 async def _fetch_url(url: str, *, policy: FetchPolicy, client: httpx2.AsyncClient | None) -> bytes:
     if client is None:
-        async with httpx2.AsyncClient(timeout=policy.timeout, follow_redirects=False) as own:
+        guarded = guarded_client(
+            allow_private=policy.allow_private, timeout=policy.timeout, follow_redirects=False
+        )
+        async with guarded as own:
             return await _fetch_url(url, policy=policy, client=own)
     try:
         # One deadline for the whole fetch, redirects included: a server that trickles bytes
@@ -257,7 +311,7 @@ def _map_http_errors(url: str) -> Iterator[None]:
         ) from exc
     except httpx2.TransportError as exc:
         raise FetchError(
-            f"Cannot reach {_redact(url)}: {type(exc).__name__}.",
+            f"Cannot reach {_redact(url)}: {str(exc).strip() or type(exc).__name__}.",
             hint="Check the URL and that the server is running.",
         ) from exc
 
@@ -279,9 +333,11 @@ def _redact(url: str) -> str:
 __all__ = [
     "METADATA_ADDRESSES",
     "METADATA_HOSTS",
+    "GuardedNetworkBackend",
     "address_refusal",
     "check_url",
     "fetch_document",
+    "guarded_client",
     "is_url",
     "resolve_location",
 ]
