@@ -10,6 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from executor import Executor
+from tests.servers import serve
+from tests.servers.petstore import PetStore
+
 POSTGRES_URL = os.environ.get(
     "EXECUTOR_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
@@ -61,3 +65,20 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     for name in ("EXECUTOR_DATABASE_URL", "EXECUTOR_SECRET_KEY", "EXECUTOR_SOURCES"):
         monkeypatch.delenv(name, raising=False)
     yield path
+
+
+@pytest.fixture
+def petstore() -> Iterator[tuple[PetStore, str]]:
+    """The pet store API on loopback: its state and its base URL."""
+    store = PetStore()
+    with serve(store.app) as url:
+        yield store, url
+
+
+@pytest.fixture
+async def ex(database: Database, data_dir: Path) -> AsyncIterator[Executor]:
+    """An open Executor on a fresh database (run once per database)."""
+    async with Executor.open(
+        data_dir=data_dir, database_url=database.url, database_schema=database.schema
+    ) as opened:
+        yield opened

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,23 +11,7 @@ import pytest
 import executor
 from executor import ApprovalRequest, Executor, SyncExecutor
 from tests.conftest import Database
-from tests.servers import serve
 from tests.servers.petstore import PetStore
-
-
-@pytest.fixture
-def petstore() -> Iterator[tuple[PetStore, str]]:
-    store = PetStore()
-    with serve(store.app) as url:
-        yield store, url
-
-
-@pytest.fixture
-async def ex(database: Database, data_dir: Path) -> AsyncIterator[Executor]:
-    async with Executor.open(
-        data_dir=data_dir, database_url=database.url, database_schema=database.schema
-    ) as opened:
-        yield opened
 
 
 async def _add_petstore(ex: Executor, petstore: tuple[PetStore, str]) -> PetStore:
