@@ -41,6 +41,11 @@ ERROR_TABLE: dict[str, ErrorKind] = {
         ErrorKind("fetch_failed", 502, 1, retryable=True),
         ErrorKind("secret_error", 400, 1),
         ErrorKind("storage_error", 500, 1),
+        ErrorKind("execution_conflict", 409, 1),
+        ErrorKind("execution_expired", 410, 1),
+        ErrorKind("code_error", 422, 1),
+        ErrorKind("limit_exceeded", 422, 1),
+        ErrorKind("snapshot_incompatible", 409, 1),
     )
 }
 
@@ -189,20 +194,58 @@ class StorageError(ExecutorError):
     code = "storage_error"
 
 
+class ExecutionConflictError(ExecutorError):
+    """The execution is not in a state that allows this (e.g. it was already resumed)."""
+
+    code = "execution_conflict"
+
+
+class ExecutionExpiredError(ExecutorError):
+    """A paused execution waited longer than its expiry and can no longer be resumed."""
+
+    code = "execution_expired"
+
+
+class CodeError(ExecutorError):
+    """Agent code failed: a syntax or type error before running, or an uncaught exception.
+
+    ``details`` carries ``line``/``column`` where known and the sandbox's traceback text.
+    """
+
+    code = "code_error"
+
+
+class LimitExceededError(ExecutorError):
+    """Agent code hit a sandbox limit (time, memory, tool calls, output size, recursion)."""
+
+    code = "limit_exceeded"
+
+
+class SnapshotIncompatibleError(ExecutorError):
+    """A paused execution's snapshot cannot be read by this version of the sandbox."""
+
+    code = "snapshot_incompatible"
+
+
 __all__ = [
     "ERROR_TABLE",
     "AlreadyExistsError",
     "ApprovalDeclinedError",
     "ApprovalRequiredError",
     "AuthRequiredError",
+    "CodeError",
     "ErrorKind",
+    "ExecutionConflictError",
+    "ExecutionExpiredError",
     "ExecutorError",
     "FetchError",
     "InternalError",
     "InvalidArgumentsError",
     "InvalidInputError",
+    "LimitExceededError",
     "NotFoundError",
     "SecretError",
+    "SnapshotIncompatibleError",
     "SpecError",
     "StorageError",
     "ToolBlockedError",
