@@ -61,6 +61,8 @@ _MAX_VIOLATIONS = 20
 class _Trace:
     """What a call has learnt so far, for its audit record and its redaction."""
 
+    approved: bool = False
+    ask: bool = True
     decision: str = "none"
     secrets: tuple[str, ...] = ()
 
@@ -101,12 +103,26 @@ class CallPipeline:
         self._resolved.clear()
 
     async def call(
-        self, address: str, arguments: Mapping[str, Any] | None = None, *, caller: str = "sdk"
+        self,
+        address: str,
+        arguments: Mapping[str, Any] | None = None,
+        *,
+        caller: str = "sdk",
+        approved: bool = False,
+        ask: bool = True,
+        record: Callable[[CallRecord], None] | None = None,
     ) -> ToolResult:
-        """Run one call through the whole pipeline and return its result envelope."""
+        """Run one call through the whole pipeline and return its result envelope.
+
+        ``approved`` says a human already approved this very call (a resumed execution): the
+        policy is still checked, but nobody is asked again. ``ask=False`` never consults the
+        approval callback, so a call that needs approval returns ``approval_required`` (code
+        mode turns that into a durable pause). ``record`` receives the audit record instead of
+        the audit writer (an execution files it under its own run).
+        """
         started = time.perf_counter()
         args = dict(arguments or {})
-        trace = _Trace()
+        trace = _Trace(approved=approved, ask=ask)
         result: ToolResult | None = None
         try:
             result = await self._run(address, args, trace)
@@ -127,7 +143,7 @@ class CallPipeline:
             # still records that the call was attempted.
             if trace.secrets:
                 _LOG_FILTER.remove(trace.secrets)
-            self._audit(address, args, trace, result, started, caller)
+            self._audit(address, args, trace, result, started, caller, record)
         return redact(result, trace.secrets) if trace.secrets else result
 
     async def _run(self, address: str, args: dict[str, Any], trace: _Trace) -> ToolResult:
@@ -149,7 +165,8 @@ class CallPipeline:
         resolved_auth = await self._credentials(tool)
         trace.secrets = resolved_auth.secret_values
         _LOG_FILTER.add(trace.secrets)
-        await self._approve(tool, policy, args)
+        if not trace.approved:
+            await self._approve(tool, policy, args, ask=trace.ask)
         plugin = self._executor.plugins.get(tool.integration_kind)
         return await plugin.call(
             PluginCall(
@@ -218,7 +235,12 @@ class CallPipeline:
             ) from None
 
     async def _approve(
-        self, tool: ResolvedTool, decision: PolicyDecision, arguments: dict[str, Any]
+        self,
+        tool: ResolvedTool,
+        decision: PolicyDecision,
+        arguments: dict[str, Any],
+        *,
+        ask: bool,
     ) -> None:
         if decision.action != "require_approval":
             return
@@ -228,11 +250,16 @@ class CallPipeline:
             arguments=arguments,
             reason=decision.reason,
         )
-        if self._on_approval is None:
+        if self._on_approval is None or not ask:
             raise ApprovalRequiredError(
                 f"{tool.address} needs a human's approval ({decision.reason}).",
                 hint="Pass on_approval to Executor.open, or allow the tool with a policy.",
-                details={"address": tool.address, "arguments": arguments},
+                details={
+                    "address": tool.address,
+                    "arguments": arguments,
+                    "summary": request.summary,
+                    "reason": request.reason,
+                },
             )
         answer = self._on_approval(request)
         if inspect.isawaitable(answer):
@@ -264,6 +291,7 @@ class CallPipeline:
         result: ToolResult | None,
         started: float,
         caller: str,
+        record: Callable[[CallRecord], None] | None,
     ) -> None:
         if result is None:
             outcome = "cancelled"
@@ -271,7 +299,7 @@ class CallPipeline:
             outcome = "ok"
         else:
             outcome = str(result.get("error", {}).get("code"))
-        self._executor.audit.add(
+        (record or self._executor.audit.add)(
             CallRecord(
                 run_id=uuid.uuid4().hex,
                 caller=caller,

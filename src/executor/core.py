@@ -9,6 +9,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,11 @@ from executor.audit import AuditWriter
 from executor.auth import normalize_auth, replace_fields, secret_fields
 from executor.calls import ApprovalCallback, CallPipeline
 from executor.errors import AlreadyExistsError, InvalidInputError, NotFoundError
+from executor.executions import DEFAULT_TTL, Executions, ResumeAction
 from executor.models import (
     POLICY_ACTIONS,
     Connection,
+    Execution,
     Integration,
     Policy,
     PolicyAction,
@@ -35,6 +38,7 @@ from executor.models import (
 )
 from executor.policy import PolicySet, check_pattern
 from executor.results import ToolResult
+from executor.sandbox import SandboxLimits
 from executor.secrets import (
     EncryptedSecretStore,
     SecretResolver,
@@ -58,8 +62,9 @@ class Executor:
     """One catalog of integrations, its connections, policies and secrets.
 
     Open it with ``async with Executor.open() as ex:``; everything else hangs off it:
-    ``ex.sources``, ``ex.connections``, ``ex.tools``, ``ex.policies``, ``ex.secrets`` and
-    ``ex.call(address, arguments)``.
+    ``ex.sources``, ``ex.connections``, ``ex.tools``, ``ex.policies``, ``ex.secrets``,
+    ``ex.runs``, ``ex.call(address, arguments)`` and code mode's ``ex.execute(code)`` /
+    ``ex.resume(execution_id, action)``.
     """
 
     def __init__(
@@ -74,6 +79,9 @@ class Executor:
         plugins: PluginRegistry,
         fetch_policy: FetchPolicy,
         on_approval: ApprovalCallback | None,
+        key: bytes,
+        sandbox_limits: SandboxLimits | None = None,
+        execution_ttl: timedelta = DEFAULT_TTL,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -84,7 +92,8 @@ class Executor:
         self.plugins = plugins
         self.fetch_policy = fetch_policy
         self.audit = AuditWriter(store, workspace_id)
-        self._pipeline = CallPipeline(self, on_approval)
+        self.pipeline = CallPipeline(self, on_approval)
+        self.has_approver = on_approval is not None
         self._clients: dict[str, httpx2.AsyncClient] = {}
         self._rules: list[Policy] | None = None
         self._catalog_version: int | None = None
@@ -95,6 +104,7 @@ class Executor:
         self.policies = Policies(self)
         self.secrets = Secrets(self)
         self.runs = Runs(self)
+        self.executions = Executions(self, key=key, limits=sandbox_limits, ttl=execution_ttl)
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -108,6 +118,8 @@ class Executor:
         plugins: Mapping[str, SourcePlugin] | None = None,
         fetch_policy: FetchPolicy | None = None,
         call_timeout: float | None = None,
+        sandbox_limits: SandboxLimits | None = None,
+        execution_ttl: timedelta = DEFAULT_TTL,
     ) -> AsyncIterator[Executor]:
         """Open the catalog (migrating the database if needed) and close it on exit.
 
@@ -138,6 +150,9 @@ class Executor:
                 plugins=PluginRegistry(plugins),
                 fetch_policy=fetch_policy or FetchPolicy(),
                 on_approval=on_approval,
+                key=key,
+                sandbox_limits=sandbox_limits,
+                execution_ttl=execution_ttl,
             )
             # The audit writer runs in a task group entered by hand: yielding inside
             # `async with create_task_group()` would wrap every exception of the caller's block
@@ -152,14 +167,33 @@ class Executor:
                 await tasks.__aexit__(None, None, None)
                 with anyio.CancelScope(shield=True):
                     await executor._close_clients()
+                    await executor.executions.aclose()
         finally:
             with anyio.CancelScope(shield=True):
                 await store.close()
 
+    async def execute(self, code: str, *, caller: str = "sdk") -> Execution:
+        """Run agent code in the sandbox (code mode; see docs/code-mode.md).
+
+        Returns an :class:`Execution`: ``completed`` with the last expression's value,
+        ``failed`` with an error, or ``paused`` at a call that needs approval — then answer it
+        with :meth:`resume`, from this process or any other.
+        """
+        return await self.executions.execute(code, caller=caller)
+
+    async def resume(
+        self,
+        execution_id: str,
+        action: ResumeAction = "accept",
+        content: Mapping[str, Any] | None = None,
+    ) -> Execution:
+        """Continue a paused execution: ``accept``, ``decline`` or ``cancel`` its pending call."""
+        return await self.executions.resume(execution_id, action, content)
+
     async def call(self, address: str, arguments: Mapping[str, Any] | None = None) -> ToolResult:
         """Call a tool and return its result envelope (PRODUCT.md §1.2); never raises for
         expected failures: check ``result["ok"]``."""
-        return await self._pipeline.call(address, arguments)
+        return await self.pipeline.call(address, arguments)
 
     # -- internals shared by the sub-APIs and the call pipeline --------------------------------
 
@@ -228,7 +262,7 @@ class Executor:
         """Drop every cache that depends on the catalog, connections or policies."""
         self._rules = None
         self._addresses = None
-        self._pipeline.invalidate()
+        self.pipeline.invalidate()
 
 
 #: Header names that carry credentials: they belong in ``auth``, where values are secrets.
@@ -566,8 +600,8 @@ class Tools:
 
     async def _definition(self, address: str) -> tuple[str, ToolDefinition, PolicyAction]:
         await self._ex.check_catalog()
-        resolved = await self._ex._pipeline.resolve(address)
-        decision = await self._ex._pipeline.decide(resolved)
+        resolved = await self._ex.pipeline.resolve(address)
+        decision = await self._ex.pipeline.decide(resolved)
         return resolved.address, resolved.definition, decision.action
 
     async def schema(self, address: str) -> dict[str, Any]:

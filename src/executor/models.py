@@ -158,6 +158,27 @@ class RefreshReport:
     tool_count: int
 
 
+ExecutionStatus = Literal["running", "paused", "completed", "failed", "cancelled", "expired"]
+
+
+@dataclass(frozen=True)
+class Execution:
+    """The state of one code-mode run after ``execute`` or ``resume`` returned.
+
+    ``result`` is the value of the code's last expression (``completed``); ``error`` the
+    failure's ``{"code", "message", ...}`` (``failed``); ``pending`` what a paused run waits for:
+    ``{"address", "arguments", "reason", "summary", "asks"}``.
+    """
+
+    id: str
+    status: ExecutionStatus
+    result: Any = None
+    logs: str = ""
+    error: dict[str, Any] | None = None
+    pending: dict[str, Any] | None = None
+    expires_at: datetime | None = None
+
+
 @dataclass(frozen=True)
 class ApprovalRequest:
     """What a human is asked to approve: the tool, a one-line summary, validated arguments."""

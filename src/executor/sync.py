@@ -20,6 +20,8 @@ from typing import Any
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from executor.core import Executor
+from executor.executions import ResumeAction
+from executor.models import Execution
 from executor.results import ToolResult
 
 
@@ -67,6 +69,19 @@ class SyncExecutor:
             portal.wrap_async_context_manager(Executor.open(**options)) as executor,
         ):
             yield cls(executor, portal)
+
+    def execute(self, code: str, *, caller: str = "sdk") -> Execution:
+        """Run agent code; see :meth:`Executor.execute`."""
+        return self._portal.call(functools.partial(self._executor.execute, code, caller=caller))
+
+    def resume(
+        self,
+        execution_id: str,
+        action: ResumeAction = "accept",
+        content: Mapping[str, Any] | None = None,
+    ) -> Execution:
+        """Continue a paused execution; see :meth:`Executor.resume`."""
+        return self._portal.call(self._executor.resume, execution_id, action, content)
 
     def call(self, address: str, arguments: Mapping[str, Any] | None = None) -> ToolResult:
         """Call a tool; see :meth:`Executor.call`."""

@@ -81,7 +81,7 @@ async def test_opening_an_old_database_upgrades_it_without_loss(database: Databa
 
     store = await Store.open(database.url, schema=database.schema)
     try:
-        assert await store.revision() == migrations.head() == "0003"
+        assert await store.revision() == migrations.head() == "0004"
         assert await store.ensure_local_workspace() == (workspace, user)
         assert await store.catalog_version(workspace) == 0
         assert await store.get_integration(workspace, "github") == integration
@@ -99,6 +99,7 @@ async def test_opening_an_old_database_upgrades_it_without_loss(database: Databa
         assert [p.pattern for p in await store.list_policies(workspace)] == ["github.*"]
         run = await store.get_run(workspace, "run-1")
         assert run is not None and run.calls[0].arguments == {"title": "x"}
+        assert run.pending is None
         assert [m.name for m in await store.search_tools(workspace, "create issue")] == [
             "issues.create"
         ]

@@ -7,6 +7,7 @@ the tools table.
 
 from executor.store.database import (
     CallRecord,
+    ClaimedExecution,
     ConnectionHealth,
     RunRecord,
     Store,
@@ -18,6 +19,7 @@ from executor.store.database import (
 
 __all__ = [
     "CallRecord",
+    "ClaimedExecution",
     "ConnectionHealth",
     "RunRecord",
     "Store",

@@ -223,6 +223,11 @@ runs = sa.Table(
     sa.Column("expires_at", UTCDateTime, nullable=True),
     # Added by revision 0002: run history is listed newest first per workspace.
     sa.Index("ix_runs_workspace_created", "workspace_id", "created_at"),
+    # Added by revision 0004: a paused execution's sealed snapshot (never plain interpreter
+    # state) and the call it waits on; expiry sweeps use the index.
+    sa.Column("snapshot", sa.LargeBinary, nullable=True),
+    sa.Column("pending", JSONText, nullable=True),
+    sa.Index("ix_runs_workspace_status_expires", "workspace_id", "status", "expires_at"),
 )
 
 tool_calls = sa.Table(

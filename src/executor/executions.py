@@ -1,0 +1,343 @@
+"""Code mode: agent code run in the sandbox, paused durably at approvals, resumed anywhere.
+
+An execution is one run of agent code. Every tool call it makes goes through the same call
+pipeline as a direct call. When a call needs a human and no approver is attached, the sandbox
+state is snapshotted, sealed (AES-GCM, the execution id as associated data), stored, and the
+execution returns ``paused``; :meth:`Executions.resume` continues it in any process, exactly once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+from executor.errors import (
+    ApprovalDeclinedError,
+    CodeError,
+    ExecutorError,
+    InvalidInputError,
+)
+from executor.models import Execution
+from executor.results import ToolResult, failure
+from executor.sandbox import (
+    Completed,
+    Failed,
+    Pause,
+    Paused,
+    Sandbox,
+    SandboxCall,
+    SandboxLimits,
+    ToolSpec,
+    referenced_paths,
+    strip_fence,
+)
+from executor.sandbox.snapshots import seal, unseal
+from executor.store import CallRecord
+
+if TYPE_CHECKING:
+    from executor.core import Executor
+
+ResumeAction = Literal["accept", "decline", "cancel"]
+RESUME_ACTIONS: tuple[ResumeAction, ...] = ("accept", "decline", "cancel")
+
+DEFAULT_TTL = timedelta(hours=24)
+#: A reference to a namespace (``tools.github.work``) brings every tool under it into the
+#: sandbox; past this many, the code must name tools by their full path.
+_MAX_TOOLS_PER_NAMESPACE = 500
+
+
+def new_execution_id() -> str:
+    """A fresh execution id: a random UUID, unique across processes, replicas and restarts."""
+    return uuid.uuid4().hex
+
+
+def _jsonable(value: Any) -> Any:
+    """The sandbox's result as plain JSON values (tuples become lists, the rest repr)."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, Mapping):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_jsonable(item) for item in value]
+    return repr(value)
+
+
+def signature(address: str, schema: Mapping[str, Any]) -> str:
+    """A one-line call signature: ``pets.list_pets(limit: integer = ..., tag: string = ...)``."""
+    properties = schema.get("properties") or {}
+    required = set(schema.get("required") or ())
+    parts = []
+    for name in sorted(properties, key=lambda item: (item not in required, item)):
+        kind = properties[name].get("type", "any") if isinstance(properties[name], dict) else "any"
+        kind = "|".join(kind) if isinstance(kind, list) else kind
+        parts.append(f"{name}: {kind}" + ("" if name in required else " = ..."))
+    return f"{address}({', '.join(parts)})"
+
+
+class _Run:
+    """The host side of one execution while it runs: answers the sandbox's calls."""
+
+    def __init__(self, executions: Executions, run_id: str, caller: str, tool_calls: int) -> None:
+        self._executions = executions
+        self.run_id = run_id
+        self.caller = caller
+        self.seq = tool_calls
+        self.pending: dict[str, Any] | None = None
+
+    def record(self, record: CallRecord) -> None:
+        """File a tool call under this execution (written in the background)."""
+        self._executions.executor.audit.add(
+            CallRecord(
+                run_id=self.run_id,
+                caller=record.caller,
+                address=record.address,
+                arguments=record.arguments,
+                decision=record.decision,
+                outcome=record.outcome,
+                duration_ms=record.duration_ms,
+                created_at=record.created_at,
+                seq=self.seq,
+            )
+        )
+        self.seq += 1
+
+    async def call_tool(
+        self, address: str, arguments: Mapping[str, Any], *, approved: bool = False
+    ) -> ToolResult:
+        executor = self._executions.executor
+        return await executor.pipeline.call(
+            address,
+            arguments,
+            caller=self.caller,
+            approved=approved,
+            ask=executor.has_approver,
+            record=self.record,
+        )
+
+    async def __call__(self, call: SandboxCall) -> Any:
+        executor = self._executions.executor
+        try:
+            if call.kind == "search":
+                found = await executor.tools.search(
+                    str(call.arguments.get("query", "")),
+                    limit=int(call.arguments.get("limit", 10)),
+                )
+                return {
+                    "ok": True,
+                    "is_good_match": found.is_good_match,
+                    "data": [
+                        {"address": hit.tool.address, "summary": hit.tool.summary}
+                        for hit in found.hits
+                    ],
+                }
+            if call.kind == "describe":
+                described = await executor.tools.describe(str(call.arguments.get("address", "")))
+                described["signature"] = signature(described["address"], described["input_schema"])
+                return {"ok": True, "data": described}
+        except ExecutorError as exc:
+            return failure(exc)
+        result = await self.call_tool(str(call.address), call.arguments)
+        error = result.get("error") or {}
+        if not result["ok"] and error.get("code") == "approval_required":
+            details = error.get("details") or {}
+            self.pending = {
+                "address": details.get("address", call.address),
+                "arguments": details.get("arguments", dict(call.arguments)),
+                "summary": details.get("summary", ""),
+                "reason": details.get("reason", ""),
+                "asks": "approval",
+                "line": call.line,
+            }
+            return Pause(f"{self.pending['address']} needs approval")
+        return result
+
+
+class Executions:
+    """Runs and resumes code-mode executions for one :class:`~executor.Executor`."""
+
+    def __init__(
+        self,
+        executor: Executor,
+        *,
+        key: bytes,
+        limits: SandboxLimits | None = None,
+        ttl: timedelta = DEFAULT_TTL,
+    ) -> None:
+        self.executor = executor
+        self._key = key
+        self._limits = limits or SandboxLimits()
+        self._ttl = ttl
+        self._sandbox: Sandbox | None = None
+
+    @property
+    def sandbox(self) -> Sandbox:
+        """The sandbox, started on first use (its worker processes cost nothing until then)."""
+        if self._sandbox is None:
+            self._sandbox = Sandbox(self._limits)
+        return self._sandbox
+
+    async def aclose(self) -> None:
+        """Stop the sandbox's workers."""
+        if self._sandbox is not None:
+            await self._sandbox.aclose()
+            self._sandbox = None
+
+    async def execute(self, code: str, *, caller: str = "sdk") -> Execution:
+        """Run agent code; returns completed, failed or paused (never raises for code errors)."""
+        store, workspace = self.executor.store, self.executor.workspace_id
+        run_id = new_execution_id()
+        code = strip_fence(code)
+        await store.create_execution(workspace, run_id=run_id, caller=caller, code=code)
+        run = _Run(self, run_id, caller, 0)
+        try:
+            tools = await self._tool_specs(code)
+        except ExecutorError as exc:
+            return await self._settle(run, Failed(error=exc, logs="", tool_calls=0))
+        return await self._settle(run, await self.sandbox.run(code, tools, run))
+
+    async def resume(
+        self,
+        execution_id: str,
+        action: ResumeAction = "accept",
+        content: Mapping[str, Any] | None = None,
+    ) -> Execution:
+        """Answer a paused execution and continue it, in this process, exactly once.
+
+        ``accept`` runs the pending call (its policy is checked again first), ``decline``
+        makes it return ``approval_declined`` inside the code, ``cancel`` ends the execution.
+        Raises ``execution_conflict`` when it is not paused (e.g. already resumed),
+        ``execution_expired`` when it waited too long, ``not_found`` for an unknown id.
+        """
+        if action not in RESUME_ACTIONS:
+            raise InvalidInputError(
+                f"Unknown resume action {action!r}.",
+                hint=f"Use one of {', '.join(RESUME_ACTIONS)}.",
+            )
+        store, workspace = self.executor.store, self.executor.workspace_id
+        claimed = await store.claim_execution(workspace, execution_id)
+        run = _Run(self, execution_id, claimed.caller, claimed.tool_calls)
+        pending = claimed.pending or {}
+        if action == "cancel":
+            await store.finish_execution(
+                workspace,
+                execution_id,
+                status="cancelled",
+                result=None,
+                logs=claimed.logs,
+                error=None,
+            )
+            return Execution(id=execution_id, status="cancelled", logs=claimed.logs)
+        try:
+            state = unseal(self._key, execution_id, claimed.snapshot)
+            tools = await self._tool_specs(claimed.code, check_policy=False)
+        except ExecutorError as exc:
+            failed = Failed(error=exc, logs=claimed.logs, tool_calls=claimed.tool_calls)
+            return await self._settle(run, failed)
+        address = str(pending.get("address", ""))
+        if action == "decline":
+            value = failure(ApprovalDeclinedError(f"A human declined the call to {address}."))
+            run.record(
+                CallRecord(
+                    run_id=execution_id,
+                    caller=claimed.caller,
+                    address=address,
+                    arguments=dict(pending.get("arguments") or {}),
+                    decision="require_approval",
+                    outcome="approval_declined",
+                    duration_ms=0.0,
+                )
+            )
+        else:
+            value = await run.call_tool(address, pending.get("arguments") or {}, approved=True)
+        outcome = await self.sandbox.resume(
+            claimed.code,
+            tools,
+            state,
+            value,
+            run,
+            logs=claimed.logs,
+            tool_calls=claimed.tool_calls,
+        )
+        return await self._settle(run, outcome)
+
+    async def _tool_specs(self, code: str, *, check_policy: bool = True) -> list[ToolSpec]:
+        """The tools the code can reach, resolved from the names it references.
+
+        At resume the tree must be rebuilt exactly as it was at the pause, so policies are not
+        checked here then: a tool blocked meanwhile fails its call (``tool_blocked``) instead.
+        """
+        pipeline = self.executor.pipeline
+        specs: dict[str, ToolSpec] = {}
+        for path, (line, column) in referenced_paths(code).items():
+            address = ".".join(path)
+            known = await self.executor.addresses()
+            under = [a for a in known if a.startswith(address + ".")]
+            # A namespace (tools.github.work) brings the tools under it; anything else is
+            # looked up as a tool, so an unknown name fails here with suggestions.
+            addresses = under if under and address not in known else [address]
+            if len(addresses) > _MAX_TOOLS_PER_NAMESPACE:
+                raise CodeError(
+                    f"Line {line}: tools.{address} holds {len(addresses)} tools.",
+                    hint="Call tools by their full path (tools.<integration>.<connection>.<tool>).",
+                    details={"line": line, "column": column},
+                )
+            for target in addresses:
+                try:
+                    tool = await pipeline.resolve(target)
+                    if check_policy:
+                        await pipeline.decide(tool)
+                except ExecutorError as exc:
+                    raise type(exc)(
+                        f"Line {line}: {exc.message}",
+                        hint=exc.hint,
+                        details={**exc.details, "line": line, "column": column},
+                    ) from None
+                specs[tool.address] = ToolSpec(
+                    path=tuple(tool.address.split(".")),
+                    address=tool.address,
+                    input_schema=tool.definition.input_schema,
+                    summary=tool.definition.summary,
+                )
+        return list(specs.values())
+
+    async def _settle(self, run: _Run, outcome: Completed | Paused | Failed) -> Execution:
+        store, workspace = self.executor.store, self.executor.workspace_id
+        # The run's tool calls must be stored before it pauses: a resume numbers its next calls
+        # from the stored count.
+        await self.executor.audit.flush()
+        if isinstance(outcome, Paused):
+            pending = run.pending or {"address": outcome.call.address, "asks": "approval"}
+            expires_at = datetime.now(UTC) + self._ttl
+            await store.pause_execution(
+                workspace,
+                run.run_id,
+                snapshot=seal(self._key, run.run_id, outcome.state),
+                pending=_jsonable(pending),
+                logs=outcome.logs,
+                expires_at=expires_at,
+            )
+            return Execution(
+                id=run.run_id,
+                status="paused",
+                logs=outcome.logs,
+                pending=_jsonable(pending),
+                expires_at=expires_at,
+            )
+        if isinstance(outcome, Completed):
+            result = _jsonable(outcome.result)
+            await store.finish_execution(
+                workspace,
+                run.run_id,
+                status="completed",
+                result=result,
+                logs=outcome.logs,
+                error=None,
+            )
+            return Execution(id=run.run_id, status="completed", result=result, logs=outcome.logs)
+        error = outcome.error.to_error()
+        await store.finish_execution(
+            workspace, run.run_id, status="failed", result=None, logs=outcome.logs, error=error
+        )
+        return Execution(id=run.run_id, status="failed", logs=outcome.logs, error=error)
