@@ -11,60 +11,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-from pathlib import Path
+
+from _api import serve_api
 
 from executor import Executor
-
-SERVER = r"""
-import json, sys, uvicorn
-SPEC = json.loads(sys.argv[2])
-async def app(scope, receive, send):
-    if scope["type"] != "http":
-        return
-    data = SPEC if scope["path"] == "/openapi.json" else {"id": 1, "name": "Rex"}
-    body = json.dumps(data).encode()
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"application/json")]})
-    await send({"type": "http.response.body", "body": body})
-uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
-"""
-
-SPEC = {
-    "openapi": "3.0.3",
-    "info": {"title": "bench", "version": "1"},
-    "servers": [{"url": "/"}],
-    "paths": {
-        "/pets/{petId}": {
-            "get": {
-                "operationId": "getPet",
-                "tags": ["pets"],
-                "parameters": [
-                    {
-                        "name": "petId",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "integer"},
-                    },
-                    {"name": "fields", "in": "query", "schema": {"type": "string"}},
-                ],
-                "responses": {"200": {"description": "ok"}},
-            }
-        }
-    },
-}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -108,24 +61,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=2000)
     args = parser.parse_args()
-    port = _free_port()
-    server = subprocess.Popen([sys.executable, "-c", SERVER, str(port), json.dumps(SPEC)])
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    sys.exit("the bench API did not start")
-                time.sleep(0.05)
-        asyncio.run(measure(f"http://127.0.0.1:{port}", args.calls))
-    finally:
-        server.terminate()
-        server.wait(10)
+    with serve_api() as url:
+        asyncio.run(measure(url, args.calls))
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).parent))
     main()

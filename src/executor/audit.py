@@ -1,14 +1,18 @@
-"""The audit writer: records of direct calls, written in batches off the call path.
+"""The audit writer: the run history, written in order and in batches, off the call path.
 
-A call hands its record to :meth:`AuditWriter.add` and returns at once; a background task owned
-by the :class:`~executor.Executor` writes whatever has accumulated in one transaction. Closing
-the executor flushes what is left, so an orderly shutdown loses nothing; a killed process may
-lose the records of its last few milliseconds of calls, never a stored one.
+A call hands its record to :meth:`AuditWriter.add` (an execution its own bookkeeping to
+:meth:`AuditWriter.defer`) and returns at once; a background task owned by the
+:class:`~executor.Executor` writes what has accumulated, in the order it arrived, consecutive
+call records in one transaction. Closing the executor flushes what is left, so an orderly
+shutdown loses nothing; a killed process may lose the records of its last few milliseconds,
+never a stored one. Whatever must be durable before a caller is answered (a paused execution)
+calls :meth:`flush` first.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 import anyio
 
@@ -16,22 +20,30 @@ from executor.store import CallRecord, Store
 
 logger = logging.getLogger("executor.audit")
 
+#: A deferred write: a coroutine function run by the writer in arrival order.
+Write = Callable[[], Awaitable[None]]
+
 
 class AuditWriter:
-    """Batches :class:`CallRecord` s into the store. Run :meth:`run` in a task group."""
+    """Writes call records and deferred writes in order. Run :meth:`run` in a task group."""
 
     def __init__(self, store: Store, workspace_id: str) -> None:
         self._store = store
         self._workspace_id = workspace_id
-        self._pending: list[CallRecord] = []
+        self._pending: list[CallRecord | Write] = []
         self._wake = anyio.Event()
         self._closing = False
         # One writer at a time, so flush() returns only once the batch in flight is stored.
         self._writing = anyio.Lock()
 
     def add(self, record: CallRecord) -> None:
-        """Queue a record; it is written within one event-loop turn of the writer."""
+        """Queue a call record; it is written within one event-loop turn of the writer."""
         self._pending.append(record)
+        self._wake.set()
+
+    def defer(self, write: Write) -> None:
+        """Queue a write that must happen after everything queued before it."""
+        self._pending.append(write)
         self._wake.set()
 
     async def run(self) -> None:
@@ -55,11 +67,25 @@ class AuditWriter:
         async with self._writing:
             while self._pending:
                 batch, self._pending = self._pending, []
-                try:
-                    # Shielded: a write cut off half-way would leave the driver's connection
-                    # stuck.
-                    with anyio.CancelScope(shield=True):
-                        await self._store.record_calls(self._workspace_id, batch)
-                except Exception:
-                    # The audit log must never take a call down with it; say what was lost.
-                    logger.exception("could not write %d audit record(s)", len(batch))
+                records: list[CallRecord] = []
+                for item in batch:
+                    if isinstance(item, CallRecord):
+                        records.append(item)
+                        continue
+                    await self._write(records)
+                    records = []
+                    await self._guarded(item)
+                await self._write(records)
+
+    async def _write(self, records: list[CallRecord]) -> None:
+        if records:
+            await self._guarded(lambda: self._store.record_calls(self._workspace_id, records))
+
+    async def _guarded(self, write: Write) -> None:
+        try:
+            # Shielded: a write cut off half-way would leave the driver's connection stuck.
+            with anyio.CancelScope(shield=True):
+                await write()
+        except Exception:
+            # The history must never take a call down with it; say what was lost.
+            logger.exception("could not write to the run history")

@@ -54,7 +54,7 @@ from executor.sources.base import (
     SourceConfig,
     SourcePlugin,
 )
-from executor.sources.fetch import guarded_client
+from executor.sources.fetch import guarded_client, warm_up_tls
 from executor.store import RunRecord, Store, StoredTool, definition_hash
 
 
@@ -161,6 +161,8 @@ class Executor:
             await tasks.__aenter__()
             try:
                 tasks.start_soon(executor.audit.run)
+                # Off the loop and off the first call's path: the CA bundle takes ~30 ms.
+                tasks.start_soon(anyio.to_thread.run_sync, warm_up_tls)
                 yield executor
             finally:
                 executor.audit.close()
@@ -731,13 +733,16 @@ class Runs:
         self._ex = executor
 
     async def list(self, *, limit: int = 50) -> list[RunRecord]:
-        """The newest runs first, each with its tool calls (arguments redacted)."""
+        """The newest runs first, each with its tool calls (arguments redacted). Paused
+        executions past their expiry show as ``expired``."""
         await self._ex.audit.flush()
+        await self._ex.store.expire_executions(self._ex.workspace_id)
         return await self._ex.store.list_runs(self._ex.workspace_id, limit=limit)
 
     async def get(self, run_id: str) -> RunRecord:
         """One run by id; raises ``not_found`` when there is none."""
         await self._ex.audit.flush()
+        await self._ex.store.expire_executions(self._ex.workspace_id)
         run = await self._ex.store.get_run(self._ex.workspace_id, run_id)
         if run is None:
             raise NotFoundError(f"No run with id {run_id!r}.", hint="List them with runs.list().")

@@ -8,6 +8,7 @@ execution returns ``paused``; :meth:`Executions.resume` continues it in any proc
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -189,7 +190,12 @@ class Executions:
         store, workspace = self.executor.store, self.executor.workspace_id
         run_id = new_execution_id()
         code = strip_fence(code)
-        await store.create_execution(workspace, run_id=run_id, caller=caller, code=code)
+        # Stored in order by the audit writer, off the critical path; a pause flushes it.
+        self.executor.audit.defer(
+            functools.partial(
+                store.create_execution, workspace, run_id=run_id, caller=caller, code=code
+            )
+        )
         run = _Run(self, run_id, caller, 0)
         try:
             tools = await self._tool_specs(code)
@@ -216,6 +222,7 @@ class Executions:
                 hint=f"Use one of {', '.join(RESUME_ACTIONS)}.",
             )
         store, workspace = self.executor.store, self.executor.workspace_id
+        await self.executor.audit.flush()  # this process's own news first
         claimed = await store.claim_execution(workspace, execution_id)
         run = _Run(self, execution_id, claimed.caller, claimed.tool_calls)
         pending = claimed.pending or {}
@@ -304,10 +311,10 @@ class Executions:
 
     async def _settle(self, run: _Run, outcome: Completed | Paused | Failed) -> Execution:
         store, workspace = self.executor.store, self.executor.workspace_id
-        # The run's tool calls must be stored before it pauses: a resume numbers its next calls
-        # from the stored count.
-        await self.executor.audit.flush()
         if isinstance(outcome, Paused):
+            # The run and its tool calls must be stored before it pauses: a resume (maybe in
+            # another process) numbers its next calls from the stored count.
+            await self.executor.audit.flush()
             pending = run.pending or {"address": outcome.call.address, "asks": "approval"}
             expires_at = datetime.now(UTC) + self._ttl
             await store.pause_execution(
@@ -327,17 +334,28 @@ class Executions:
             )
         if isinstance(outcome, Completed):
             result = _jsonable(outcome.result)
-            await store.finish_execution(
-                workspace,
-                run.run_id,
-                status="completed",
-                result=result,
-                logs=outcome.logs,
-                error=None,
+            self.executor.audit.defer(
+                functools.partial(
+                    store.finish_execution,
+                    workspace,
+                    run.run_id,
+                    status="completed",
+                    result=result,
+                    logs=outcome.logs,
+                    error=None,
+                )
             )
             return Execution(id=run.run_id, status="completed", result=result, logs=outcome.logs)
         error = outcome.error.to_error()
-        await store.finish_execution(
-            workspace, run.run_id, status="failed", result=None, logs=outcome.logs, error=error
+        self.executor.audit.defer(
+            functools.partial(
+                store.finish_execution,
+                workspace,
+                run.run_id,
+                status="failed",
+                result=None,
+                logs=outcome.logs,
+                error=error,
+            )
         )
         return Execution(id=run.run_id, status="failed", logs=outcome.logs, error=error)

@@ -13,8 +13,10 @@ hand so that every hop passes the guard again.
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 import socket
+import ssl
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -157,6 +159,17 @@ class GuardedNetworkBackend(httpcore2.AnyIOBackend):
         )
 
 
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    # Loading the CA bundle takes ~30 ms: do it once per process, not once per connection.
+    return httpx2.create_ssl_context(trust_env=False)
+
+
+def warm_up_tls() -> None:
+    """Build the process's TLS context ahead of the first connection (call it in a thread)."""
+    _ssl_context()
+
+
 def guarded_client(*, allow_private: bool, **options: Any) -> httpx2.AsyncClient:
     """An ``httpx2.AsyncClient`` whose connections go through :class:`GuardedNetworkBackend`.
 
@@ -164,7 +177,7 @@ def guarded_client(*, allow_private: bool, **options: Any) -> httpx2.AsyncClient
     environment proxies are ignored, since a proxy would dial on our behalf unchecked.
     """
     limits = options.pop("limits", httpx2.Limits(max_connections=100, max_keepalive_connections=20))
-    transport = httpx2.AsyncHTTPTransport(trust_env=False, limits=limits)
+    transport = httpx2.AsyncHTTPTransport(verify=_ssl_context(), trust_env=False, limits=limits)
     # httpx2 (pinned) builds its connection pool itself and has no backend option; the pool
     # reads this attribute for every new connection. tests/sources/test_guard.py proves it.
     transport._pool._network_backend = GuardedNetworkBackend(allow_private=allow_private)
@@ -340,4 +353,5 @@ __all__ = [
     "guarded_client",
     "is_url",
     "resolve_location",
+    "warm_up_tls",
 ]

@@ -18,7 +18,6 @@ from executor.sources.base import (
     SourceBundle,
     SourceConfig,
 )
-from executor.sources.openapi.loader import load_openapi
 
 _MARKER = re.compile(
     rb"""(?:^|[{,\s])["']?(openapi|swagger)["']?[ \t]*:[ \t]*["']?([0-9][0-9A-Za-z.-]*)""",
@@ -59,7 +58,10 @@ class OpenAPIPlugin:
         fetch_policy: FetchPolicy,
         progress: Progress | None = None,
     ) -> SourceBundle:
-        """Read the spec and build one tool per operation (see :func:`load_openapi`)."""
+        """Read the spec and build one tool per operation (see ``loader.load_openapi``)."""
+        # Imported here: a process that only calls tools never pays for the parsing machinery.
+        from executor.sources.openapi.loader import load_openapi
+
         return await load_openapi(config, fetch_policy=fetch_policy, progress=progress)
 
     async def call(self, request: PluginCall) -> ToolResult:
