@@ -38,6 +38,7 @@ bench: $(STAMP_DEV)
 	$(BIN)/python bench/call_overhead.py
 	$(BIN)/python bench/search.py
 	$(BIN)/python bench/import_openapi.py
+	$(BIN)/python bench/execute.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

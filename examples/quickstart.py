@@ -1,4 +1,4 @@
-"""Quick start: add a local OpenAPI API, connect it, search it, call a tool.
+"""Quick start: add a local OpenAPI API, connect it, search it, call a tool, run code.
 
 Run it with ``make run`` or ``python examples/quickstart.py``. It uses a throwaway data dir
 unless EXECUTOR_DATA_DIR is set.
@@ -37,6 +37,15 @@ async def main(base_url: str, data_dir: str) -> None:
         result = await ex.call(address, {"q": "plumber"})
         print(f"{address} ->")
         print(json.dumps(result, indent=2))
+
+        # 5. Code mode: agents send a short program; it runs in a sandbox whose only
+        #    capability is `tools`, and every call in it goes through the same policies.
+        run = await ex.execute(
+            "notes = tools.notes.personal.notes.list_notes()\n"
+            "print(len(notes['data']), 'notes')\n"
+            "[note['text'].upper() for note in notes['data']]"
+        )
+        print(f"execute -> {run.status}: {run.result} (logs: {run.logs.strip()!r})")
 
 
 if __name__ == "__main__":

@@ -30,3 +30,4 @@ def test_example_runs(script: Path, tmp_path: Path) -> None:
     assert "Traceback" not in completed.stderr
     if script.name == "quickstart.py":
         assert "plumber" in completed.stdout
+        assert "execute -> completed" in completed.stdout

@@ -6,16 +6,13 @@ the tools table.
 """
 
 from executor.store.database import (
-    CallRecord,
-    ClaimedExecution,
     ConnectionHealth,
-    RunRecord,
     Store,
     StoredTool,
-    ToolCallRecord,
     ToolMatch,
     definition_hash,
 )
+from executor.store.runs import CallRecord, ClaimedExecution, RunRecord, ToolCallRecord
 
 __all__ = [
     "CallRecord",

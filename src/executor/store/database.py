@@ -3,40 +3,36 @@
 Works on embedded SQLite (aiosqlite; WAL, foreign keys on, busy timeout, writers take the lock
 up front with ``BEGIN IMMEDIATE``) and on PostgreSQL (asyncpg; optionally inside a private
 schema). Opening a store migrates it to the newest schema. Database failures become
-:mod:`executor.errors` exceptions in one place, :func:`translate_errors`.
+:mod:`executor.errors` exceptions in one place, :func:`~executor.store.base.translate_errors`.
+The engines and transactions live in :mod:`executor.store.base`; runs and durable executions
+in :mod:`executor.store.runs`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import re
 import uuid
 import zlib
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import anyio.to_thread
 import orjson
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
 from executor.errors import (
     AlreadyExistsError,
-    ExecutionConflictError,
-    ExecutionExpiredError,
-    ExecutorError,
     InvalidInputError,
     NotFoundError,
-    StorageError,
 )
 from executor.models import (
     POLICY_ACTIONS,
@@ -50,6 +46,8 @@ from executor.models import (
 )
 from executor.store import migrations, search
 from executor.store import tables as t
+from executor.store.base import translate_errors
+from executor.store.runs import RunStore
 from executor.store.tables import utcnow
 
 #: Specs larger than this are compressed and decompressed off the event loop.
@@ -58,7 +56,6 @@ _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}\Z")
 _CONNECTION_STATUSES = ("unknown", "ok", "needs_auth", "unreachable", "error")
 # Every replica may open the store at once; PostgreSQL runs their migrations one at a time.
 _MIGRATION_LOCK = 0x45584543
-_T = TypeVar("_T")
 #: Inserting this many tools on PostgreSQL refreshes the search table's planner statistics.
 _ANALYZE_AFTER = 500
 
@@ -91,81 +88,6 @@ class ConnectionHealth:
     checked_at: datetime | None
 
 
-@dataclass(frozen=True)
-class CallRecord:
-    """One tool call to put in the audit log (``arguments`` already redacted).
-
-    With ``seq`` None it is a direct call, stored as a completed run of its own; with a
-    ``seq`` it is tool call number ``seq`` (from 0) of the existing execution ``run_id``.
-    """
-
-    run_id: str
-    caller: str
-    address: str
-    arguments: dict[str, Any]
-    decision: str
-    outcome: str
-    duration_ms: float
-    created_at: datetime = field(default_factory=utcnow)
-    seq: int | None = None
-
-
-@dataclass(frozen=True)
-class ToolCallRecord:
-    """One tool call inside a run, as the audit log keeps it."""
-
-    seq: int
-    address: str
-    arguments: dict[str, Any]
-    decision: str
-    outcome: str
-    duration_ms: float
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """One run (a direct call or an execution) with its tool calls in order."""
-
-    id: str
-    workspace_id: str
-    kind: str
-    caller: str
-    status: str
-    code: str | None
-    result: Any
-    logs: str
-    error: Any
-    created_at: datetime
-    updated_at: datetime
-    expires_at: datetime | None
-    calls: tuple[ToolCallRecord, ...]
-    #: The call a paused execution waits on (address, arguments, reason, asks); kept while
-    #: it runs on after a resume, cleared when it finishes. Never the snapshot.
-    pending: dict[str, Any] | None = None
-
-
-ExecutionEnd = Literal["completed", "failed", "cancelled"]
-EXECUTION_ENDS: tuple[ExecutionEnd, ...] = ("completed", "failed", "cancelled")
-
-
-@dataclass(frozen=True)
-class ClaimedExecution:
-    """A paused execution that this caller alone now runs again (its status is running).
-
-    ``snapshot`` is the sealed state as stored; ``tool_calls`` how many tool calls the run has
-    recorded, so numbering and limits continue where they stopped.
-    """
-
-    run_id: str
-    caller: str
-    code: str
-    snapshot: bytes
-    pending: dict[str, Any] | None
-    logs: str
-    tool_calls: int
-
-
 def new_id() -> str:
     """A fresh record id: 32 hex characters of a random UUID."""
     return uuid.uuid4().hex
@@ -186,68 +108,6 @@ def definition_hash(definition: ToolDefinition) -> str:
         "binding": definition.binding,
     }
     return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()
-
-
-def _first_line(exc: BaseException) -> str:
-    # Only the driver's own message: SQLAlchemy's str() would append the statement.
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _is_unique_violation(exc: sa_exc.IntegrityError) -> bool:
-    orig = exc.orig
-    if getattr(orig, "sqlstate", None) == "23505" or getattr(orig, "pgcode", None) == "23505":
-        return True
-    text = str(orig)
-    return "UNIQUE constraint failed" in text or "duplicate key value" in text
-
-
-def _where(url: URL) -> str:
-    if url.get_backend_name() == "sqlite":
-        return f"SQLite database {url.database or ':memory:'}"
-    host = url.host or "localhost"
-    return f"PostgreSQL at {host}:{url.port or 5432}/{url.database or ''}"
-
-
-@contextlib.contextmanager
-def translate_errors(url: URL, *, conflict: ExecutorError | None = None) -> Iterator[None]:
-    """Turn database and driver failures into :mod:`executor.errors` exceptions.
-
-    A unique-constraint violation becomes ``conflict`` when one is given (the caller knows
-    which name was taken); anything else becomes a one-line :class:`StorageError` naming the
-    database. Messages never carry statement parameters.
-    """
-    try:
-        yield
-    except ExecutorError:
-        raise
-    except sa_exc.IntegrityError as exc:
-        if conflict is not None and _is_unique_violation(exc):
-            raise conflict from exc
-        raise StorageError(
-            f"{_where(url)} refused a write: {_first_line(exc)}.",
-            hint="This is a bug in Executor if it persists; please report it.",
-        ) from exc
-    except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
-        raise _unavailable(url, exc) from exc
-    except sa_exc.DBAPIError as exc:
-        raise StorageError(f"{_where(url)} failed: {_first_line(exc)}.") from exc
-    except (OSError, TimeoutError) as exc:
-        raise _unavailable(url, exc) from exc
-
-
-def _unavailable(url: URL, exc: BaseException) -> StorageError:
-    reason = _first_line(exc)
-    if url.get_backend_name() == "sqlite":
-        return StorageError(
-            f"Cannot use the {_where(url)}: {reason}.",
-            hint="Check that its folder is writable and no other program holds a lock on it.",
-        )
-    return StorageError(
-        f"Cannot reach {_where(url)}: {reason}.",
-        hint="Check that PostgreSQL is running there and that EXECUTOR_DATABASE_URL "
-        "(host, port, user, password, database) is right.",
-    )
 
 
 def _compress(data: bytes) -> bytes:
@@ -385,32 +245,8 @@ def _tool_rows(
     return _ToolRows(tool_rows, search_rows, terms)
 
 
-class Store:
+class Store(RunStore):
     """Async access to the database. Every method is one transaction."""
-
-    def __init__(
-        self,
-        engine: AsyncEngine,
-        url: URL,
-        schema: str | None,
-        reader: sa.Engine | None = None,
-    ) -> None:
-        self._engine = engine
-        self._url = url
-        self._schema = schema
-        # SQLite only: a synchronous engine for searches, run whole in a worker thread. Each
-        # aiosqlite statement costs a thread round trip; a search makes several.
-        self._reader = reader
-
-    @property
-    def engine(self) -> AsyncEngine:
-        """The underlying engine, for diagnostics and tests; the core goes through methods."""
-        return self._engine
-
-    @property
-    def dialect(self) -> str:
-        """``"sqlite"`` or ``"postgresql"``."""
-        return self._engine.dialect.name
 
     # -- opening -------------------------------------------------------------------------------
 
@@ -484,42 +320,6 @@ class Store:
         await self._engine.dispose()
         if self._reader is not None:
             await anyio.to_thread.run_sync(self._reader.dispose)
-
-    async def _run_read(self, function: Callable[[sa.Connection], _T]) -> _T:
-        """Run a synchronous read: on SQLite whole in a worker thread (one hop instead of one
-        per statement through aiosqlite), elsewhere on the async engine."""
-        if self._reader is not None:
-            return await anyio.to_thread.run_sync(self._read, function)
-        async with self._transaction() as connection:
-            return await connection.run_sync(function)
-
-    def _read(self, function: Callable[[sa.Connection], _T]) -> _T:
-        """Run ``function`` in one read transaction of the synchronous SQLite engine."""
-        assert self._reader is not None
-        with translate_errors(self._url), self._reader.begin() as connection:
-            return function(connection)
-
-    @contextlib.asynccontextmanager
-    async def _transaction(
-        self, *, write: bool = False, conflict: ExecutorError | None = None
-    ) -> AsyncIterator[AsyncConnection]:
-        with translate_errors(self._url, conflict=conflict):
-            async with self._engine.connect() as connection:
-                if write and self.dialect == "sqlite":
-                    # Take the write lock at BEGIN so the busy timeout applies, instead of
-                    # failing when a reader later tries to upgrade its lock.
-                    connection = await connection.execution_options(sqlite_begin="IMMEDIATE")
-                async with connection.begin():
-                    yield connection
-
-    def _errors(
-        self, conflict: ExecutorError | None = None
-    ) -> contextlib.AbstractContextManager[None]:
-        return translate_errors(self._url, conflict=conflict)
-
-    def _insert(self, table: sa.Table) -> Any:
-        module = sqlite if self.dialect == "sqlite" else postgresql
-        return module.insert(table)
 
     # -- workspaces and users --------------------------------------------------------------------
 
@@ -1186,476 +986,6 @@ class Store:
                 )
             )
         return bool(result.rowcount)
-
-    # -- runs: the audit log of direct calls and executions --------------------------------------
-
-    async def record_call(
-        self,
-        workspace_id: str,
-        *,
-        run_id: str,
-        caller: str,
-        address: str,
-        arguments: dict[str, Any],
-        decision: str,
-        outcome: str,
-        duration_ms: float,
-    ) -> None:
-        """Store one direct call as a completed run with one tool-call row.
-
-        ``arguments`` must already have secrets redacted. Raises AlreadyExistsError when the
-        run id was used before.
-        """
-        record = CallRecord(run_id, caller, address, arguments, decision, outcome, duration_ms)
-        await self.record_calls(workspace_id, [record])
-
-    async def record_calls(self, workspace_id: str, records: Sequence[CallRecord]) -> None:
-        """Store tool calls in one transaction (the audit writer batches them off the call path).
-
-        A record without ``seq`` is a direct call, stored as a completed run with one tool-call
-        row; a record with ``seq`` is appended to its existing execution.
-        """
-        if not records:
-            return
-        direct = [record for record in records if record.seq is None]
-        taken = AlreadyExistsError("A run or tool call with one of these ids exists already.")
-        async with self._transaction(write=True, conflict=taken) as connection:
-            if direct:
-                await connection.execute(
-                    sa.insert(t.runs),
-                    [
-                        {
-                            "id": record.run_id,
-                            "workspace_id": workspace_id,
-                            "kind": "call",
-                            "caller": record.caller,
-                            "status": "completed",
-                            "code": None,
-                            "result": None,
-                            "logs": "",
-                            "error": None,
-                            "created_at": record.created_at,
-                            "updated_at": record.created_at,
-                            "expires_at": None,
-                        }
-                        for record in direct
-                    ],
-                )
-            await connection.execute(
-                sa.insert(t.tool_calls),
-                [
-                    {
-                        "run_id": record.run_id,
-                        "seq": 0 if record.seq is None else record.seq,
-                        "address": record.address,
-                        "arguments": record.arguments,
-                        "decision": record.decision,
-                        "outcome": record.outcome,
-                        "duration_ms": record.duration_ms,
-                        "created_at": record.created_at,
-                    }
-                    for record in records
-                ],
-            )
-
-    async def list_runs(self, workspace_id: str, *, limit: int = 50) -> list[RunRecord]:
-        """The newest runs of the workspace, newest first, each with its tool calls."""
-        async with self._transaction() as connection:
-            rows = (
-                await connection.execute(
-                    sa.select(*_RUN_COLUMNS)
-                    .where(t.runs.c.workspace_id == workspace_id)
-                    .order_by(t.runs.c.created_at.desc(), t.runs.c.id)
-                    .limit(limit)
-                )
-            ).all()
-            calls = await self._calls(connection, [row.id for row in rows])
-        return [_run(row, calls.get(row.id, ())) for row in rows]
-
-    async def get_run(self, workspace_id: str, run_id: str) -> RunRecord | None:
-        """One run with its tool calls, or None."""
-        async with self._transaction() as connection:
-            row = (
-                await connection.execute(
-                    sa.select(*_RUN_COLUMNS).where(
-                        t.runs.c.workspace_id == workspace_id, t.runs.c.id == run_id
-                    )
-                )
-            ).one_or_none()
-            if row is None:
-                return None
-            calls = await self._calls(connection, [run_id])
-        return _run(row, calls.get(run_id, ()))
-
-    # -- durable executions ----------------------------------------------------------------------
-    #
-    # An execution moves running → paused → running (claimed) → … → completed, failed or
-    # cancelled; a paused one that waits too long becomes expired. Every move is one
-    # conditional UPDATE on the run's status, so concurrent callers in any thread, process or
-    # replica see exactly one winner: SQLite serialises writers (BEGIN IMMEDIATE), PostgreSQL
-    # re-checks the WHERE clause of an UPDATE that waited for a concurrent one's row lock.
-
-    async def create_execution(
-        self, workspace_id: str, *, run_id: str, caller: str, code: str
-    ) -> None:
-        """Store a new execution of ``code`` as a running run of kind ``execute``.
-
-        Raises AlreadyExistsError when ``run_id`` was used before.
-        """
-        now = utcnow()
-        taken = AlreadyExistsError(
-            f"A run with id {run_id!r} exists already.",
-            hint="Give every execution a fresh random id.",
-        )
-        async with self._transaction(write=True, conflict=taken) as connection:
-            await connection.execute(
-                sa.insert(t.runs).values(
-                    id=run_id,
-                    workspace_id=workspace_id,
-                    kind="execute",
-                    caller=caller,
-                    status="running",
-                    code=code,
-                    result=None,
-                    logs="",
-                    error=None,
-                    created_at=now,
-                    updated_at=now,
-                    expires_at=None,
-                )
-            )
-
-    async def add_tool_call(
-        self,
-        workspace_id: str,
-        run_id: str,
-        *,
-        address: str,
-        arguments: dict[str, Any],
-        decision: str,
-        outcome: str,
-        duration_ms: float,
-    ) -> int:
-        """Append a tool call to a running execution and return its ``seq`` (0, 1, 2, …).
-
-        Numbers are dense and unique even when calls are appended concurrently. ``arguments``
-        must already have secrets redacted. Raises NotFoundError for an unknown run and
-        ExecutionConflictError when the run is not running.
-        """
-        r, c = t.runs.c, t.tool_calls.c
-        now = utcnow()
-        next_seq = (
-            sa.select(sa.func.coalesce(sa.func.max(c.seq) + 1, 0))
-            .where(c.run_id == run_id)
-            .scalar_subquery()
-        )
-        async with self._transaction(write=True) as connection:
-            # Touching the run checks that it runs and, on PostgreSQL, holds its row lock until
-            # commit (SQLite's write lock is held already): concurrent appends number in turn.
-            touched = await connection.execute(
-                sa.update(t.runs)
-                .where(r.workspace_id == workspace_id, r.id == run_id, r.status == "running")
-                .values(updated_at=now)
-            )
-            if not touched.rowcount:
-                status = await self._execution_status(connection, workspace_id, run_id)
-                raise ExecutionConflictError(
-                    f"Execution {run_id} is {status}; tool calls can only be added while it runs."
-                )
-            seq = (
-                await connection.execute(
-                    sa.insert(t.tool_calls)
-                    .values(
-                        run_id=run_id,
-                        seq=next_seq,
-                        address=address,
-                        arguments=arguments,
-                        decision=decision,
-                        outcome=outcome,
-                        duration_ms=duration_ms,
-                        created_at=now,
-                    )
-                    .returning(c.seq)
-                )
-            ).scalar_one()
-        return int(seq)
-
-    async def pause_execution(
-        self,
-        workspace_id: str,
-        run_id: str,
-        *,
-        snapshot: bytes,
-        pending: dict[str, Any],
-        logs: str,
-        expires_at: datetime,
-    ) -> None:
-        """Move a running execution to paused, storing its snapshot and the call it waits on.
-
-        ``snapshot`` must already be sealed (see :mod:`executor.sandbox.snapshots`); the store
-        keeps the bytes as given. ``pending`` holds the address, arguments (secrets redacted),
-        reason and what is asked. Raises ExecutionConflictError when the run is not running.
-        """
-        r = t.runs.c
-        async with self._transaction(write=True) as connection:
-            result = await connection.execute(
-                sa.update(t.runs)
-                .where(r.workspace_id == workspace_id, r.id == run_id, r.status == "running")
-                .values(
-                    status="paused",
-                    snapshot=snapshot,
-                    pending=pending,
-                    logs=logs,
-                    expires_at=expires_at,
-                    updated_at=utcnow(),
-                )
-            )
-            if not result.rowcount:
-                status = await self._execution_status(connection, workspace_id, run_id)
-                raise ExecutionConflictError(
-                    f"Execution {run_id} is {status}; only a running execution can pause."
-                )
-
-    async def claim_execution(
-        self, workspace_id: str, run_id: str, *, now: datetime | None = None
-    ) -> ClaimedExecution:
-        """Take a paused execution to resume it: exactly one caller ever wins each pause.
-
-        Moves it from paused to running and returns what is needed to continue. Every other
-        caller gets ExecutionConflictError naming the status it found (already resumed,
-        completed, …). A paused execution whose ``expires_at`` is not after ``now`` (default:
-        the current time) is marked expired, its snapshot dropped, and ExecutionExpiredError
-        says when it expired. An unknown id raises NotFoundError. The snapshot stays stored
-        until the execution pauses again or finishes.
-        """
-        now = utcnow() if now is None else now
-        r = t.runs.c
-        claimable = sa.and_(
-            r.workspace_id == workspace_id,
-            r.id == run_id,
-            r.status == "paused",
-            sa.or_(r.expires_at.is_(None), r.expires_at > now),
-        )
-        async with self._transaction(write=True) as connection:
-            claimed = (
-                await connection.execute(
-                    sa.update(t.runs)
-                    .where(claimable)
-                    .values(status="running", updated_at=utcnow())
-                    .returning(r.caller, r.code, r.snapshot, r.pending, r.logs)
-                )
-            ).one_or_none()
-            if claimed is not None:
-                count = (
-                    await connection.execute(
-                        sa.select(sa.func.count())
-                        .select_from(t.tool_calls)
-                        .where(t.tool_calls.c.run_id == run_id)
-                    )
-                ).scalar_one()
-                return ClaimedExecution(
-                    run_id=run_id,
-                    caller=claimed.caller,
-                    code=claimed.code or "",
-                    snapshot=bytes(claimed.snapshot or b""),
-                    pending=claimed.pending,
-                    logs=claimed.logs,
-                    tool_calls=int(count),
-                )
-            found = (
-                await connection.execute(
-                    sa.select(r.status, r.pending, r.expires_at).where(
-                        r.workspace_id == workspace_id, r.id == run_id
-                    )
-                )
-            ).one_or_none()
-            is_overdue = False
-            if found is not None and found.status == "paused":
-                # Record the expiry before answering, in this transaction so that it commits.
-                # The deadline is checked again: on PostgreSQL the run may have been claimed
-                # and paused anew since the UPDATE above looked at it.
-                marked = await connection.execute(
-                    sa.update(t.runs)
-                    .where(r.id == run_id, r.status == "paused", r.expires_at <= now)
-                    .values(**_expired_values())
-                )
-                is_overdue = bool(marked.rowcount)
-        if found is None:
-            raise _no_execution(run_id)
-        if is_overdue or found.status == "expired":
-            raise _expired(run_id, found.expires_at)
-        if found.status in ("running", "paused"):
-            if found.pending is not None:
-                raise ExecutionConflictError(
-                    f"Execution {run_id} was already resumed and is running.",
-                    hint="A paused execution resumes exactly once; read its outcome in the "
-                    "run history.",
-                    details={"execution_id": run_id, "status": "running"},
-                )
-            raise ExecutionConflictError(
-                f"Execution {run_id} is running and not waiting for anything to resume.",
-                details={"execution_id": run_id, "status": "running"},
-            )
-        raise ExecutionConflictError(
-            f"Execution {run_id} is {found.status}; only a paused execution can be resumed.",
-            details={"execution_id": run_id, "status": found.status},
-        )
-
-    async def finish_execution(
-        self,
-        workspace_id: str,
-        run_id: str,
-        *,
-        status: ExecutionEnd,
-        result: Any,
-        logs: str,
-        error: dict[str, Any] | None,
-    ) -> None:
-        """End a running execution as completed, failed or cancelled.
-
-        Stores the result, logs and error, and drops the snapshot and pending call: interpreter
-        state is never kept longer than needed. Raises ExecutionConflictError when the run is
-        not running, NotFoundError when there is none.
-        """
-        if status not in EXECUTION_ENDS:
-            raise InvalidInputError(
-                f"{status!r} is not how an execution ends.",
-                hint=f"Use one of {', '.join(EXECUTION_ENDS)}.",
-            )
-        r = t.runs.c
-        async with self._transaction(write=True) as connection:
-            updated = await connection.execute(
-                sa.update(t.runs)
-                .where(r.workspace_id == workspace_id, r.id == run_id, r.status == "running")
-                .values(
-                    status=status,
-                    result=result,
-                    logs=logs,
-                    error=error,
-                    snapshot=None,
-                    pending=None,
-                    expires_at=None,
-                    updated_at=utcnow(),
-                )
-            )
-            if not updated.rowcount:
-                current = await self._execution_status(connection, workspace_id, run_id)
-                raise ExecutionConflictError(
-                    f"Execution {run_id} is {current}; only a running execution can finish."
-                )
-
-    async def expire_executions(self, workspace_id: str, *, now: datetime | None = None) -> int:
-        """Mark paused executions whose ``expires_at`` is not after ``now`` as expired and
-        drop their snapshots; return how many there were."""
-        now = utcnow() if now is None else now
-        r = t.runs.c
-        async with self._transaction(write=True) as connection:
-            result = await connection.execute(
-                sa.update(t.runs)
-                .where(
-                    r.workspace_id == workspace_id,
-                    r.status == "paused",
-                    r.expires_at <= now,
-                )
-                .values(**_expired_values())
-            )
-        return int(result.rowcount or 0)
-
-    @staticmethod
-    async def _execution_status(connection: AsyncConnection, workspace_id: str, run_id: str) -> str:
-        status = (
-            await connection.execute(
-                sa.select(t.runs.c.status).where(
-                    t.runs.c.workspace_id == workspace_id, t.runs.c.id == run_id
-                )
-            )
-        ).scalar_one_or_none()
-        if status is None:
-            raise _no_execution(run_id)
-        return str(status)
-
-    @staticmethod
-    async def _calls(
-        connection: AsyncConnection, run_ids: list[str]
-    ) -> dict[str, tuple[ToolCallRecord, ...]]:
-        if not run_ids:
-            return {}
-        rows = (
-            await connection.execute(
-                sa.select(t.tool_calls)
-                .where(t.tool_calls.c.run_id.in_(run_ids))
-                .order_by(t.tool_calls.c.run_id, t.tool_calls.c.seq)
-            )
-        ).all()
-        calls: dict[str, list[ToolCallRecord]] = {}
-        for row in rows:
-            calls.setdefault(row.run_id, []).append(
-                ToolCallRecord(
-                    seq=row.seq,
-                    address=row.address,
-                    arguments=row.arguments,
-                    decision=row.decision,
-                    outcome=row.outcome,
-                    duration_ms=row.duration_ms,
-                    created_at=row.created_at,
-                )
-            )
-        return {run_id: tuple(items) for run_id, items in calls.items()}
-
-
-def _no_execution(run_id: str) -> NotFoundError:
-    return NotFoundError(
-        f"No execution with id {run_id!r}.",
-        hint="Check the id; `executor runs list` shows the recent ones.",
-        details={"execution_id": run_id},
-    )
-
-
-def _expired(run_id: str, expires_at: datetime | None) -> ExecutionExpiredError:
-    when = "" if expires_at is None else f" at {expires_at.isoformat(timespec='seconds')}"
-    return ExecutionExpiredError(
-        f"Execution {run_id} expired{when} and can no longer be resumed.",
-        hint="Run the code again; paused executions wait a limited time for an answer.",
-        details={
-            "execution_id": run_id,
-            "expired_at": None if expires_at is None else expires_at.isoformat(),
-        },
-    )
-
-
-def _expired_values() -> dict[str, Any]:
-    error = ExecutionExpiredError(
-        "The execution expired before anyone resumed it.", hint="Run the code again."
-    )
-    return {
-        "status": "expired",
-        "snapshot": None,
-        "error": error.to_error(),
-        "updated_at": utcnow(),
-    }
-
-
-# Everything but the snapshot: listing history must never load interpreter state.
-_RUN_COLUMNS = tuple(column for column in t.runs.c if column.name != "snapshot")
-
-
-def _run(row: Any, calls: Sequence[ToolCallRecord]) -> RunRecord:
-    return RunRecord(
-        id=row.id,
-        workspace_id=row.workspace_id,
-        kind=row.kind,
-        caller=row.caller,
-        status=row.status,
-        code=row.code,
-        result=row.result,
-        logs=row.logs,
-        error=row.error,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        expires_at=row.expires_at,
-        calls=tuple(calls),
-        pending=row.pending,
-    )
 
 
 # -- engines -------------------------------------------------------------------------------------
