@@ -332,30 +332,30 @@ class Executions:
                 pending=_jsonable(pending),
                 expires_at=expires_at,
             )
+        status: Literal["completed", "failed"] = (
+            "completed" if isinstance(outcome, Completed) else "failed"
+        )
         if isinstance(outcome, Completed):
-            result = _jsonable(outcome.result)
-            self.executor.audit.defer(
-                functools.partial(
-                    store.finish_execution,
-                    workspace,
-                    run.run_id,
-                    status="completed",
-                    result=result,
-                    logs=outcome.logs,
-                    error=None,
-                )
+            finished = Execution(
+                id=run.run_id,
+                status="completed",
+                result=_jsonable(outcome.result),
+                logs=outcome.logs,
             )
-            return Execution(id=run.run_id, status="completed", result=result, logs=outcome.logs)
-        error = outcome.error.to_error()
+        else:
+            finished = Execution(
+                id=run.run_id, status="failed", logs=outcome.logs, error=outcome.error.to_error()
+            )
+        # A finished run answers now and is stored in order by the audit writer.
         self.executor.audit.defer(
             functools.partial(
                 store.finish_execution,
                 workspace,
                 run.run_id,
-                status="failed",
-                result=None,
-                logs=outcome.logs,
-                error=error,
+                status=status,
+                result=finished.result,
+                logs=finished.logs,
+                error=finished.error,
             )
         )
-        return Execution(id=run.run_id, status="failed", logs=outcome.logs, error=error)
+        return finished

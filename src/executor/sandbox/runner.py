@@ -167,27 +167,35 @@ def _line_of(code: str, offset: int) -> int:
     return code.encode("utf-8")[:offset].count(b"\n") + 1
 
 
-def _to_call(snapshot: FunctionSnapshot, code: str) -> SandboxCall | str:
-    """The SandboxCall a snapshot asks for, or a TypeError message for a malformed call."""
+def _type_error(message: str) -> ExternalResult:
+    return {"exc_type": "TypeError", "message": message}
+
+
+def _to_call(snapshot: FunctionSnapshot, code: str) -> SandboxCall | ExternalResult:
+    """The SandboxCall a snapshot asks for, or the exception to raise in the code instead."""
     name = str(snapshot.function_name)
+    if not name.startswith("tools."):
+        # Monty hands a call of an undefined name (``foo()``, ``input()``) to the host; only
+        # the tools tree lives here, so it is the NameError it would be anywhere else.
+        return {"exc_type": "NameError", "message": f"name {name!r} is not defined"}
     line = _line_of(code, snapshot.position.start) if snapshot.position.filename else None
     args, kwargs = snapshot.args, dict(snapshot.kwargs)
     if name == "tools.search":
         names = ("query", "limit")
         if len(args) > len(names):
-            return "tools.search() takes a query and an optional limit"
+            return _type_error("tools.search() takes a query and an optional limit")
         arguments = {"limit": 10, **dict(zip(names, args, strict=False)), **kwargs}
         if "query" not in arguments or set(arguments) - set(names):
-            return "tools.search() takes a query and an optional limit"
+            return _type_error("tools.search() takes a query and an optional limit")
         return SandboxCall("search", None, arguments, line)
     if name == "tools.describe":
         arguments = {**dict(zip(("address",), args, strict=False)), **kwargs}
         if len(args) > 1 or set(arguments) != {"address"}:
-            return "tools.describe() takes one address"
+            return _type_error("tools.describe() takes one address")
         return SandboxCall("describe", None, arguments, line)
     address = name.removeprefix("tools.")
     if args:
-        return f"{name}() takes keyword arguments only"
+        return _type_error(f"{name}() takes keyword arguments only")
     return SandboxCall("tool", address, kwargs, line)
 
 
@@ -367,9 +375,8 @@ class _Run:
                     snapshot = await self.in_thread(self._step, snapshot.resume_not_handled)
                     continue
                 call = _to_call(snapshot, self.code)
-                if isinstance(call, str):
-                    error: ExternalResult = {"exc_type": "TypeError", "message": call}
-                    snapshot = await self.in_thread(self._step, snapshot.resume, error)
+                if not isinstance(call, SandboxCall):
+                    snapshot = await self.in_thread(self._step, snapshot.resume, call)
                     continue
                 if self.tool_calls >= self.limits.max_tool_calls:
                     return self.fail(
@@ -427,6 +434,9 @@ class _Run:
             kind, message = type(inner).__name__, str(inner)
             if kind == "TimeoutError" and "time limit exceeded" in message:
                 return self.limit("wall_time")
+            if kind == "MemoryError" and "exceeded its memory limit" in message:
+                # The worker was killed for its size (e.g. handing back a huge result).
+                return self.limit("memory_bytes")
             if kind == "MemoryError" and "memory limit exceeded" in message:
                 if message.endswith(f"> {self.output_cap} bytes"):
                     return self.limit("max_output_bytes")
