@@ -320,18 +320,23 @@ async def test_every_call_lands_in_the_run_history_with_secrets_redacted(
     assert (await ex.runs.get(oldest.id)).calls[0].address == listing
 
 
-async def test_a_policy_set_by_another_executor_applies_to_the_next_call(
-    ex: Executor, database: Database, data_dir: Path, petstore: tuple[PetStore, str]
+async def test_a_policy_set_by_another_executor_applies_once_the_catalog_is_rechecked(
+    database: Database, data_dir: Path, petstore: tuple[PetStore, str]
 ) -> None:
-    await _add_petstore(ex, petstore)
-    listing = next(t.address for t in await ex.tools.list("petstore") if "list" in t.name)
-    assert (await ex.call(listing, {}))["ok"]  # resolved, validated and cached here
-    async with Executor.open(
-        data_dir=data_dir, database_url=database.url, database_schema=database.schema
-    ) as other:
-        await other.policies.set("petstore.*", "block")
-    assert (await ex.call(listing, {}))["error"]["code"] == "tool_blocked"
-    assert await ex.tools.list("petstore") == []
+    options = {
+        "data_dir": data_dir,
+        "database_url": database.url,
+        "database_schema": database.schema,
+    }
+    # catalog_refresh=0: read the shared catalog version before every call, not once a second.
+    async with Executor.open(**options, catalog_refresh=0) as ex:
+        await _add_petstore(ex, petstore)
+        listing = next(t.address for t in await ex.tools.list("petstore") if "list" in t.name)
+        assert (await ex.call(listing, {}))["ok"]  # resolved, validated and cached here
+        async with Executor.open(**options) as other:
+            await other.policies.set("petstore.*", "block")
+        assert (await ex.call(listing, {}))["error"]["code"] == "tool_blocked"
+        assert await ex.tools.list("petstore") == []
 
 
 async def test_errors_raised_inside_the_open_block_arrive_unwrapped(data_dir: Path) -> None:

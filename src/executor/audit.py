@@ -11,12 +11,14 @@ calls :meth:`flush` first.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import anyio
 
-from executor.store import CallRecord, Store
+from executor.store import CallRecord, ExecutionRecord, Store
 
 logger = logging.getLogger("executor.audit")
 
@@ -27,12 +29,16 @@ Write = Callable[[], Awaitable[None]]
 class AuditWriter:
     """Writes call records and deferred writes in order. Run :meth:`run` in a task group."""
 
-    def __init__(self, store: Store, workspace_id: str) -> None:
+    def __init__(self, store: Store, workspace_id: str, *, window: float = 0.02) -> None:
         self._store = store
         self._workspace_id = workspace_id
-        self._pending: list[CallRecord | Write] = []
+        # Records arriving within this many seconds share one transaction: under load that is
+        # one write per window instead of one per call.
+        self._window = window
+        self._pending: list[CallRecord | ExecutionRecord | Write] = []
         self._wake = anyio.Event()
         self._closing = False
+        self._closed = anyio.Event()
         # One writer at a time, so flush() returns only once the batch in flight is stored.
         self._writing = anyio.Lock()
 
@@ -40,6 +46,23 @@ class AuditWriter:
         """Queue a call record; it is written within one event-loop turn of the writer."""
         self._pending.append(record)
         self._wake.set()
+
+    def start_execution(self, record: ExecutionRecord) -> None:
+        """Queue a new execution's run; calls queued after it may refer to it."""
+        self._pending.append(record)
+        self._wake.set()
+
+    def end_execution(self, run_id: str, **ended: Any) -> bool:
+        """Fold how an execution ended into its queued start, if that is not written yet.
+
+        Returns False when the start is already stored: the caller must update it instead.
+        A run that starts and ends within one batch is then one row written once.
+        """
+        for index, item in enumerate(self._pending):
+            if isinstance(item, ExecutionRecord) and item.run_id == run_id:
+                self._pending[index] = dataclasses.replace(item, **ended)
+                return True
+        return False
 
     def defer(self, write: Write) -> None:
         """Queue a write that must happen after everything queued before it."""
@@ -50,36 +73,47 @@ class AuditWriter:
         """Write batches until :meth:`close`; then write what is left and return."""
         while not self._closing:
             await self._wake.wait()
+            with anyio.move_on_after(self._window):
+                await self._closed.wait()
             self._wake = anyio.Event()
-            await self._write_pending()
+            # One batch per window: what arrives meanwhile waits for the next one.
+            await self._write_pending(drain=False)
         await self._write_pending()
 
     def close(self) -> None:
         """Ask :meth:`run` to finish: it writes the remaining records and returns."""
         self._closing = True
+        self._closed.set()
         self._wake.set()
 
     async def flush(self) -> None:
         """Write everything queued so far; the run history reads after this."""
         await self._write_pending()
 
-    async def _write_pending(self) -> None:
+    async def _write_pending(self, *, drain: bool = True) -> None:
         async with self._writing:
             while self._pending:
                 batch, self._pending = self._pending, []
                 records: list[CallRecord] = []
+                executions: list[ExecutionRecord] = []
                 for item in batch:
                     if isinstance(item, CallRecord):
                         records.append(item)
-                        continue
-                    await self._write(records)
-                    records = []
-                    await self._guarded(item)
-                await self._write(records)
+                    elif isinstance(item, ExecutionRecord):
+                        executions.append(item)
+                    else:
+                        await self._write(records, executions)
+                        records, executions = [], []
+                        await self._guarded(item)
+                await self._write(records, executions)
+                if not drain:
+                    break
 
-    async def _write(self, records: list[CallRecord]) -> None:
-        if records:
-            await self._guarded(lambda: self._store.record_calls(self._workspace_id, records))
+    async def _write(self, records: list[CallRecord], executions: list[ExecutionRecord]) -> None:
+        if records or executions:
+            await self._guarded(
+                lambda: self._store.record_calls(self._workspace_id, records, executions)
+            )
 
     async def _guarded(self, write: Write) -> None:
         try:

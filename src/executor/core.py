@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
@@ -97,6 +99,7 @@ class Executor:
         self._clients: dict[str, httpx2.AsyncClient] = {}
         self._rules: list[Policy] | None = None
         self._catalog_version: int | None = None
+        self._catalog_checked = -math.inf
         self._addresses: list[str] | None = None
         self.sources = Sources(self)
         self.connections = Connections(self)
@@ -118,6 +121,7 @@ class Executor:
         plugins: Mapping[str, SourcePlugin] | None = None,
         fetch_policy: FetchPolicy | None = None,
         call_timeout: float | None = None,
+        catalog_refresh: float | None = None,
         sandbox_limits: SandboxLimits | None = None,
         execution_ttl: timedelta = DEFAULT_TTL,
     ) -> AsyncIterator[Executor]:
@@ -133,6 +137,7 @@ class Executor:
             database_url=database_url,
             database_schema=database_schema,
             call_timeout=call_timeout,
+            catalog_refresh=catalog_refresh,
         )
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         store = await Store.open(settings.database_url, schema=settings.database_schema)
@@ -161,8 +166,10 @@ class Executor:
             await tasks.__aenter__()
             try:
                 tasks.start_soon(executor.audit.run)
-                # Off the loop and off the first call's path: the CA bundle takes ~30 ms.
+                # Off the loop and off the first call's path: the CA bundle takes ~30 ms and
+                # the plugins' imports ~10 ms each.
                 tasks.start_soon(anyio.to_thread.run_sync, warm_up_tls)
+                tasks.start_soon(anyio.to_thread.run_sync, executor.plugins.load_all)
                 yield executor
             finally:
                 executor.audit.close()
@@ -252,9 +259,14 @@ class Executor:
     async def check_catalog(self) -> None:
         """Drop the caches if any process changed the catalog since they were filled.
 
-        One cheap read per call: a policy set from another process (the CLI, another
-        replica) applies to the very next call here.
+        Changes made through this executor apply at once. Changes made by another process
+        (the CLI, another replica) are noticed within ``settings.catalog_refresh`` seconds:
+        the shared version is read at most that often, not on every call.
         """
+        now = time.monotonic()
+        if now - self._catalog_checked < self.settings.catalog_refresh:
+            return
+        self._catalog_checked = now
         version = await self.store.catalog_version(self.workspace_id)
         if version != self._catalog_version:
             self.catalog_changed()

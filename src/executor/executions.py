@@ -35,7 +35,7 @@ from executor.sandbox import (
     strip_fence,
 )
 from executor.sandbox.snapshots import seal, unseal
-from executor.store import CallRecord
+from executor.store import CallRecord, ExecutionRecord
 
 if TYPE_CHECKING:
     from executor.core import Executor
@@ -187,15 +187,10 @@ class Executions:
 
     async def execute(self, code: str, *, caller: str = "sdk") -> Execution:
         """Run agent code; returns completed, failed or paused (never raises for code errors)."""
-        store, workspace = self.executor.store, self.executor.workspace_id
         run_id = new_execution_id()
         code = strip_fence(code)
         # Stored in order by the audit writer, off the critical path; a pause flushes it.
-        self.executor.audit.defer(
-            functools.partial(
-                store.create_execution, workspace, run_id=run_id, caller=caller, code=code
-            )
-        )
+        self.executor.audit.start_execution(ExecutionRecord(run_id, caller, code))
         run = _Run(self, run_id, caller, 0)
         try:
             tools = await self._tool_specs(code)
@@ -346,16 +341,15 @@ class Executions:
             finished = Execution(
                 id=run.run_id, status="failed", logs=outcome.logs, error=outcome.error.to_error()
             )
-        # A finished run answers now and is stored in order by the audit writer.
-        self.executor.audit.defer(
-            functools.partial(
-                store.finish_execution,
-                workspace,
-                run.run_id,
-                status=status,
-                result=finished.result,
-                logs=finished.logs,
-                error=finished.error,
+        # A finished run answers now and is stored in order by the audit writer: folded into
+        # its start when that is still queued, else as an update after it.
+        ended = {"status": status, "result": finished.result, "logs": finished.logs}
+        if not self.executor.audit.end_execution(
+            run.run_id, **ended, error=finished.error, updated_at=datetime.now(UTC)
+        ):
+            self.executor.audit.defer(
+                functools.partial(
+                    store.finish_execution, workspace, run.run_id, **ended, error=finished.error
+                )
             )
-        )
         return finished

@@ -181,6 +181,12 @@ class PluginRegistry:
         if enabled is not None:
             self._entry_points = {k: v for k, v in self._entry_points.items() if k in enabled}
 
+    def load_all(self) -> None:
+        """Import every enabled plugin now (the executor does it in a worker thread at open,
+        so no call pays for the imports)."""
+        for kind in list(self._entry_points):
+            self.get(kind)
+
     def kinds(self) -> list[str]:
         return sorted({*self._plugins, *self._entry_points})
 

@@ -12,12 +12,19 @@ from executor.store.database import (
     ToolMatch,
     definition_hash,
 )
-from executor.store.runs import CallRecord, ClaimedExecution, RunRecord, ToolCallRecord
+from executor.store.runs import (
+    CallRecord,
+    ClaimedExecution,
+    ExecutionRecord,
+    RunRecord,
+    ToolCallRecord,
+)
 
 __all__ = [
     "CallRecord",
     "ClaimedExecution",
     "ConnectionHealth",
+    "ExecutionRecord",
     "RunRecord",
     "Store",
     "StoredTool",

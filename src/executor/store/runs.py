@@ -47,6 +47,22 @@ class CallRecord:
 
 
 @dataclass(frozen=True)
+class ExecutionRecord:
+    """An execution for the run history: as it starts (``running``) or, when it ended before
+    it was written, as it ended."""
+
+    run_id: str
+    caller: str
+    code: str
+    status: str = "running"
+    result: Any = None
+    logs: str = ""
+    error: dict[str, Any] | None = None
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True)
 class ToolCallRecord:
     """One tool call inside a run, as the audit log keeps it."""
 
@@ -127,17 +143,47 @@ class RunStore(StoreBase):
         record = CallRecord(run_id, caller, address, arguments, decision, outcome, duration_ms)
         await self.record_calls(workspace_id, [record])
 
-    async def record_calls(self, workspace_id: str, records: Sequence[CallRecord]) -> None:
-        """Store tool calls in one transaction (the audit writer batches them off the call path).
+    async def record_calls(
+        self,
+        workspace_id: str,
+        records: Sequence[CallRecord],
+        executions: Sequence[ExecutionRecord] = (),
+    ) -> None:
+        """Store executions and tool calls in one transaction (the audit writer batches them
+        off the call path).
 
-        A record without ``seq`` is a direct call, stored as a completed run with one tool-call
-        row; a record with ``seq`` is appended to its existing execution.
+        ``executions`` are new execution runs, written first so that calls can refer to them.
+        A call record without ``seq`` is a direct call, stored as a completed run with one
+        tool-call row; a record with ``seq`` is appended to its execution.
         """
-        if not records:
+        if not records and not executions:
             return
         direct = [record for record in records if record.seq is None]
         taken = AlreadyExistsError("A run or tool call with one of these ids exists already.")
         async with self._transaction(write=True, conflict=taken) as connection:
+            if executions:
+                await connection.execute(
+                    sa.insert(t.runs),
+                    [
+                        {
+                            "id": execution.run_id,
+                            "workspace_id": workspace_id,
+                            "kind": "execute",
+                            "caller": execution.caller,
+                            "status": execution.status,
+                            "code": execution.code,
+                            "result": execution.result,
+                            "logs": execution.logs,
+                            "error": execution.error,
+                            "created_at": execution.created_at,
+                            "updated_at": execution.updated_at,
+                            "expires_at": None,
+                        }
+                        for execution in executions
+                    ],
+                )
+            if not records:
+                return
             if direct:
                 await connection.execute(
                     sa.insert(t.runs),

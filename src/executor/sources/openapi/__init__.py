@@ -18,6 +18,7 @@ from executor.sources.base import (
     SourceBundle,
     SourceConfig,
 )
+from executor.sources.openapi.request import call_operation
 
 _MARKER = re.compile(
     rb"""(?:^|[{,\s])["']?(openapi|swagger)["']?[ \t]*:[ \t]*["']?([0-9][0-9A-Za-z.-]*)""",
@@ -66,8 +67,6 @@ class OpenAPIPlugin:
 
     async def call(self, request: PluginCall) -> ToolResult:
         """Carry out one operation over HTTP (implemented in ``request.py``)."""
-        from executor.sources.openapi.request import call_operation
-
         return await call_operation(request)
 
 
