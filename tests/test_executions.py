@@ -215,3 +215,12 @@ def test_sync_facade_executes_too(data_dir: Path) -> None:
     with SyncExecutor.open(data_dir=data_dir) as ex:
         run = ex.execute("sum(range(10))")
     assert (run.status, run.result) == ("completed", 45)
+
+
+async def test_a_namespace_reference_brings_the_tools_under_it(
+    ex: Executor, petstore: tuple[PetStore, str]
+) -> None:
+    store = await _connect(ex, petstore)
+    store.pets[1] = {"id": 1, "name": "Rex", "tag": None}
+    run = await ex.execute("pets = tools.petstore.work.pets\npets.list_pets()['data'][0]['name']")
+    assert (run.status, run.result) == ("completed", "Rex"), run.error

@@ -238,23 +238,23 @@ class Executor:
             self._rules = await self.store.list_policies(self.workspace_id)
         return self._rules
 
-    async def addresses(self) -> list[str]:
-        """Every tool address that is not blocked (for suggestions), cached until the catalog
-        changes."""
+    async def addresses(self, *, include_blocked: bool = False) -> list[str]:
+        """Every tool address, cached until the catalog changes. Blocked tools are hidden
+        everywhere, suggestions included, unless ``include_blocked``."""
         if self._addresses is None:
             names = await self.store.tool_names(self.workspace_id)
             connections: dict[str, list[str]] = {}
             for connection in await self.store.list_connections(self.workspace_id):
                 connections.setdefault(connection.integration, []).append(connection.name)
-            # Blocked tools are hidden everywhere, suggestions included.
-            policies = PolicySet(await self.policy_rules(), user_id=self.user_id)
             self._addresses = [
-                address
+                f"{slug}.{conn}.{name}"
                 for slug, name in names
                 for conn in connections.get(slug, [])
-                if policies.decide(address := f"{slug}.{conn}.{name}", "allow").action != "block"
             ]
-        return self._addresses
+        if include_blocked:
+            return self._addresses
+        policies = PolicySet(await self.policy_rules(), user_id=self.user_id)
+        return [a for a in self._addresses if policies.decide(a, "allow").action != "block"]
 
     async def check_catalog(self) -> None:
         """Drop the caches if any process changed the catalog since they were filled.

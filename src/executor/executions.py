@@ -14,11 +14,13 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
+from executor.calls import ResolvedTool
 from executor.errors import (
     ApprovalDeclinedError,
     CodeError,
     ExecutorError,
     InvalidInputError,
+    ToolNotFoundError,
 )
 from executor.models import Execution
 from executor.results import ToolResult, failure
@@ -270,39 +272,45 @@ class Executions:
         At resume the tree must be rebuilt exactly as it was at the pause, so policies are not
         checked here then: a tool blocked meanwhile fails its call (``tool_blocked``) instead.
         """
-        pipeline = self.executor.pipeline
         specs: dict[str, ToolSpec] = {}
         for path, (line, column) in referenced_paths(code).items():
-            address = ".".join(path)
-            known = await self.executor.addresses()
-            under = [a for a in known if a.startswith(address + ".")]
-            # A namespace (tools.github.work) brings the tools under it; anything else is
-            # looked up as a tool, so an unknown name fails here with suggestions.
-            addresses = under if under and address not in known else [address]
-            if len(addresses) > _MAX_TOOLS_PER_NAMESPACE:
-                raise CodeError(
-                    f"Line {line}: tools.{address} holds {len(addresses)} tools.",
-                    hint="Call tools by their full path (tools.<integration>.<connection>.<tool>).",
-                    details={"line": line, "column": column},
-                )
-            for target in addresses:
-                try:
-                    tool = await pipeline.resolve(target)
-                    if check_policy:
-                        await pipeline.decide(tool)
-                except ExecutorError as exc:
-                    raise type(exc)(
-                        f"Line {line}: {exc.message}",
-                        hint=exc.hint,
-                        details={**exc.details, "line": line, "column": column},
-                    ) from None
-                specs[tool.address] = ToolSpec(
-                    path=tuple(tool.address.split(".")),
-                    address=tool.address,
-                    input_schema=tool.definition.input_schema,
-                    summary=tool.definition.summary,
-                )
+            try:
+                for tool in await self._reachable(".".join(path), check_policy=check_policy):
+                    specs[tool.address] = ToolSpec(
+                        path=tuple(tool.address.split(".")),
+                        address=tool.address,
+                        input_schema=tool.definition.input_schema,
+                        summary=tool.definition.summary,
+                    )
+            except ExecutorError as exc:
+                raise type(exc)(
+                    f"Line {line}: {exc.message}",
+                    hint=exc.hint,
+                    details={**exc.details, "line": line, "column": column},
+                ) from None
         return list(specs.values())
+
+    async def _reachable(self, address: str, *, check_policy: bool) -> list[ResolvedTool]:
+        """The tool at ``address``, or every tool under it when it names a namespace
+        (``tools.github.work``); an unknown name raises ``tool_not_found`` with suggestions."""
+        pipeline = self.executor.pipeline
+        try:
+            tools = [await pipeline.resolve(address)]
+        except ToolNotFoundError:
+            known = await self.executor.addresses(include_blocked=not check_policy)
+            under = [a for a in known if a.startswith(address + ".")]
+            if not under:
+                raise
+            if len(under) > _MAX_TOOLS_PER_NAMESPACE:
+                raise CodeError(
+                    f"tools.{address} holds {len(under)} tools.",
+                    hint="Call tools by their full path (tools.<integration>.<connection>.<tool>).",
+                ) from None
+            tools = [await pipeline.resolve(target) for target in under]
+        if check_policy:
+            for tool in tools:
+                await pipeline.decide(tool)
+        return tools
 
     async def _settle(self, run: _Run, outcome: Completed | Paused | Failed) -> Execution:
         store, workspace = self.executor.store, self.executor.workspace_id
