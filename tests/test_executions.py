@@ -224,3 +224,64 @@ async def test_a_namespace_reference_brings_the_tools_under_it(
     store.pets[1] = {"id": 1, "name": "Rex", "tag": None}
     run = await ex.execute("pets = tools.petstore.work.pets\npets.list_pets()['data'][0]['name']")
     assert (run.status, run.result) == ("completed", "Rex"), run.error
+
+
+async def test_a_snapshot_this_build_cannot_read_fails_before_the_approved_call_runs(
+    ex: Executor, petstore: tuple[PetStore, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from executor.sandbox import runner
+
+    store = await _connect(ex, petstore)
+    paused = await ex.execute(f"r = {CREATE}(name='Tom')\nr['ok']")
+    monkeypatch.setattr(runner, "MONTY_VERSION", "9.9.9")  # as after an upgrade of Monty
+    run = await ex.resume(paused.id, "accept")
+    assert run.status == "failed"
+    assert run.error is not None and run.error["code"] == "snapshot_incompatible"
+    assert store.pets == {}
+
+
+async def test_an_interrupted_resume_ends_failed_instead_of_running_for_ever(
+    ex: Executor, petstore: tuple[PetStore, str]
+) -> None:
+    await _connect(ex, petstore)
+    paused = await ex.execute(f"r = {CREATE}(name='Tom')\nr['ok']")
+    entered = anyio.Event()
+    real_call = ex.pipeline.call
+
+    async def hangs(*args: object, **kwargs: object) -> dict[str, object]:
+        entered.set()
+        await anyio.sleep_forever()
+        return await real_call(*args, **kwargs)  # type: ignore[arg-type]
+
+    ex.pipeline.call = hangs  # type: ignore[method-assign]
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(ex.resume, paused.id, "accept")
+        with anyio.fail_after(10):
+            await entered.wait()
+        tasks.cancel_scope.cancel()
+    ex.pipeline.call = real_call  # type: ignore[method-assign]
+    record = await ex.runs.get(paused.id)
+    assert record.status == "failed"
+    assert "cancelled before it finished" in str(record.error)
+    with pytest.raises(ExecutionConflictError, match="failed"):
+        await ex.resume(paused.id, "accept")
+
+
+async def test_history_written_before_a_cancelled_close_is_kept(
+    database: Database, data_dir: Path, petstore: tuple[PetStore, str]
+) -> None:
+    options = {
+        "data_dir": data_dir,
+        "database_url": database.url,
+        "database_schema": database.schema,
+    }
+    with anyio.CancelScope() as scope:
+        async with Executor.open(**options) as ex:
+            await _connect(ex, petstore)
+            run = await ex.execute(f"len({LIST}(limit=5)['data'])")
+            scope.cancel()
+            await anyio.sleep_forever()
+    async with Executor.open(**options) as ex:
+        record = await ex.runs.get(run.id)
+    assert record.status == "completed"
+    assert [call.address for call in record.calls] == ["petstore.work.pets.list_pets"]

@@ -12,6 +12,7 @@ calls :meth:`flush` first.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -110,10 +111,21 @@ class AuditWriter:
                     break
 
     async def _write(self, records: list[CallRecord], executions: list[ExecutionRecord]) -> None:
-        if records or executions:
-            await self._guarded(
-                lambda: self._store.record_calls(self._workspace_id, records, executions)
-            )
+        if not records and not executions:
+            return
+        store, workspace = self._store, self._workspace_id
+        try:
+            with anyio.CancelScope(shield=True):
+                await store.record_calls(workspace, records, executions)
+        except Exception:
+            # One bad row must not lose the others: write them one by one (runs first, so
+            # calls find their execution) and report only what still fails.
+            for execution in executions:
+                await self._guarded(
+                    functools.partial(store.record_calls, workspace, [], [execution])
+                )
+            for record in records:
+                await self._guarded(functools.partial(store.record_calls, workspace, [record]))
 
     async def _guarded(self, write: Write) -> None:
         try:

@@ -173,10 +173,15 @@ class Executor:
                 yield executor
             finally:
                 executor.audit.close()
-                await tasks.__aexit__(None, None, None)
-                with anyio.CancelScope(shield=True):
-                    await executor._close_clients()
-                    await executor.executions.aclose()
+                try:
+                    await tasks.__aexit__(None, None, None)
+                finally:
+                    # Also when cancelled: the writer may have been stopped mid-wait, so write
+                    # what is left here, and never leak sandbox workers or connections.
+                    with anyio.CancelScope(shield=True):
+                        await executor.audit.flush()
+                        await executor._close_clients()
+                        await executor.executions.aclose()
         finally:
             with anyio.CancelScope(shield=True):
                 await store.close()

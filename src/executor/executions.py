@@ -8,17 +8,22 @@ execution returns ``paused``; :meth:`Executions.resume` continues it in any proc
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
+
+import anyio
 
 from executor.calls import ResolvedTool
 from executor.errors import (
     ApprovalDeclinedError,
     CodeError,
     ExecutorError,
+    InternalError,
     InvalidInputError,
     ToolNotFoundError,
 )
@@ -27,6 +32,7 @@ from executor.results import ToolResult, failure
 from executor.sandbox import (
     Completed,
     Failed,
+    Later,
     Pause,
     Paused,
     Sandbox,
@@ -41,6 +47,8 @@ from executor.store import CallRecord, ExecutionRecord
 
 if TYPE_CHECKING:
     from executor.core import Executor
+
+logger = logging.getLogger("executor.executions")
 
 ResumeAction = Literal["accept", "decline", "cancel"]
 RESUME_ACTIONS: tuple[ResumeAction, ...] = ("accept", "decline", "cancel")
@@ -79,6 +87,15 @@ def signature(address: str, schema: Mapping[str, Any]) -> str:
     return f"{address}({', '.join(parts)})"
 
 
+def _spec(tool: ResolvedTool) -> ToolSpec:
+    return ToolSpec(
+        path=tuple(tool.address.split(".")),
+        address=tool.address,
+        input_schema=tool.definition.input_schema,
+        summary=tool.definition.summary,
+    )
+
+
 class _Run:
     """The host side of one execution while it runs: answers the sandbox's calls."""
 
@@ -88,6 +105,8 @@ class _Run:
         self.caller = caller
         self.seq = tool_calls
         self.pending: dict[str, Any] | None = None
+        self.tools: list[ToolSpec] = []
+        self.settled = False
 
     def record(self, record: CallRecord) -> None:
         """File a tool call under this execution (written in the background)."""
@@ -194,11 +213,12 @@ class Executions:
         # Stored in order by the audit writer, off the critical path; a pause flushes it.
         self.executor.audit.start_execution(ExecutionRecord(run_id, caller, code))
         run = _Run(self, run_id, caller, 0)
-        try:
-            tools = await self._tool_specs(code)
-        except ExecutorError as exc:
-            return await self._settle(run, Failed(error=exc, logs="", tool_calls=0))
-        return await self._settle(run, await self.sandbox.run(code, tools, run))
+        async with self._ends_even_if_interrupted(run):
+            try:
+                run.tools = await self._tool_specs(code)
+            except ExecutorError as exc:
+                return await self._settle(run, Failed(error=exc, logs="", tool_calls=0))
+            return await self._settle(run, await self.sandbox.run(code, run.tools, run))
 
     async def resume(
         self,
@@ -223,48 +243,96 @@ class Executions:
         claimed = await store.claim_execution(workspace, execution_id)
         run = _Run(self, execution_id, claimed.caller, claimed.tool_calls)
         pending = claimed.pending or {}
-        if action == "cancel":
-            await store.finish_execution(
-                workspace,
-                execution_id,
-                status="cancelled",
-                result=None,
-                logs=claimed.logs,
-                error=None,
-            )
-            return Execution(id=execution_id, status="cancelled", logs=claimed.logs)
-        try:
-            state = unseal(self._key, execution_id, claimed.snapshot)
-            tools = await self._tool_specs(claimed.code, check_policy=False)
-        except ExecutorError as exc:
-            failed = Failed(error=exc, logs=claimed.logs, tool_calls=claimed.tool_calls)
-            return await self._settle(run, failed)
         address = str(pending.get("address", ""))
-        if action == "decline":
-            value = failure(ApprovalDeclinedError(f"A human declined the call to {address}."))
-            run.record(
-                CallRecord(
-                    run_id=execution_id,
-                    caller=claimed.caller,
-                    address=address,
-                    arguments=dict(pending.get("arguments") or {}),
-                    decision="require_approval",
-                    outcome="approval_declined",
-                    duration_ms=0.0,
+        # The runner's own count: searches and the answered call count against the limit too.
+        counted = int(pending.get("tool_calls", claimed.tool_calls))
+        async with self._ends_even_if_interrupted(run, claimed.logs):
+            if action != "accept":
+                answered = "approval_declined" if action == "decline" else "cancelled"
+                run.record(
+                    CallRecord(
+                        run_id=execution_id,
+                        caller=claimed.caller,
+                        address=address,
+                        arguments=dict(pending.get("arguments") or {}),
+                        decision="require_approval",
+                        outcome=answered,
+                        duration_ms=0.0,
+                    )
                 )
+            if action == "cancel":
+                await self.executor.audit.flush()
+                await store.finish_execution(
+                    workspace,
+                    execution_id,
+                    status="cancelled",
+                    result=None,
+                    logs=claimed.logs,
+                    error=None,
+                )
+                return Execution(id=execution_id, status="cancelled", logs=claimed.logs)
+            try:
+                state = unseal(self._key, execution_id, claimed.snapshot)
+                run.tools = await self._tree_at_pause(claimed.code, pending)
+            except ExecutorError as exc:
+                return await self._settle(
+                    run, Failed(error=exc, logs=claimed.logs, tool_calls=counted)
+                )
+            value: Any
+            if action == "decline":
+                value = failure(ApprovalDeclinedError(f"A human declined the call to {address}."))
+            else:
+                # Run only once the snapshot has loaded: a state this build cannot read must
+                # fail the resume before the approved call has any effect.
+                arguments = pending.get("arguments") or {}
+                value = Later(lambda: run.call_tool(address, arguments, approved=True))
+            outcome = await self.sandbox.resume(
+                claimed.code,
+                run.tools,
+                state,
+                value,
+                run,
+                logs=claimed.logs,
+                tool_calls=counted,
             )
-        else:
-            value = await run.call_tool(address, pending.get("arguments") or {}, approved=True)
-        outcome = await self.sandbox.resume(
-            claimed.code,
-            tools,
-            state,
-            value,
-            run,
-            logs=claimed.logs,
-            tool_calls=claimed.tool_calls,
-        )
-        return await self._settle(run, outcome)
+            return await self._settle(run, outcome)
+
+    @contextlib.asynccontextmanager
+    async def _ends_even_if_interrupted(self, run: _Run, logs: str = "") -> AsyncIterator[None]:
+        """Record an execution as failed when it is interrupted (cancelled, or a bug) before
+        it settled, so it never stays ``running`` for ever."""
+        try:
+            yield
+        except BaseException as exc:
+            if not run.settled:
+                reason = (
+                    "was cancelled"
+                    if isinstance(exc, anyio.get_cancelled_exc_class())
+                    else (f"failed unexpectedly ({type(exc).__name__})")
+                )
+                error = InternalError(f"Execution {run.run_id} {reason} before it finished.")
+                with anyio.CancelScope(shield=True):
+                    await self.executor.audit.flush()
+                    try:
+                        await self.executor.store.finish_execution(
+                            self.executor.workspace_id,
+                            run.run_id,
+                            status="failed",
+                            result=None,
+                            logs=logs,
+                            error=error.to_error(),
+                        )
+                    except ExecutorError:
+                        logger.exception("could not record the end of execution %s", run.run_id)
+            raise
+
+    async def _tree_at_pause(self, code: str, pending: Mapping[str, Any]) -> list[ToolSpec]:
+        """The tools tree exactly as the paused run had it (the snapshot needs the same one)."""
+        addresses = pending.get("tree")
+        if addresses is None:
+            return await self._tool_specs(code, check_policy=False)
+        pipeline = self.executor.pipeline
+        return [_spec(await pipeline.resolve(address)) for address in addresses]
 
     async def _tool_specs(self, code: str, *, check_policy: bool = True) -> list[ToolSpec]:
         """The tools the code can reach, resolved from the names it references.
@@ -276,12 +344,7 @@ class Executions:
         for path, (line, column) in referenced_paths(code).items():
             try:
                 for tool in await self._reachable(".".join(path), check_policy=check_policy):
-                    specs[tool.address] = ToolSpec(
-                        path=tuple(tool.address.split(".")),
-                        address=tool.address,
-                        input_schema=tool.definition.input_schema,
-                        summary=tool.definition.summary,
-                    )
+                    specs[tool.address] = _spec(tool)
             except ExecutorError as exc:
                 raise type(exc)(
                     f"Line {line}: {exc.message}",
@@ -314,11 +377,17 @@ class Executions:
 
     async def _settle(self, run: _Run, outcome: Completed | Paused | Failed) -> Execution:
         store, workspace = self.executor.store, self.executor.workspace_id
+        run.settled = True
         if isinstance(outcome, Paused):
             # The run and its tool calls must be stored before it pauses: a resume (maybe in
             # another process) numbers its next calls from the stored count.
             await self.executor.audit.flush()
-            pending = run.pending or {"address": outcome.call.address, "asks": "approval"}
+            pending = {
+                **(run.pending or {"address": outcome.call.address, "asks": "approval"}),
+                # What resume needs to continue exactly here: the same tree, the same count.
+                "tree": [tool.address for tool in run.tools],
+                "tool_calls": outcome.tool_calls,
+            }
             expires_at = datetime.now(UTC) + self._ttl
             await store.pause_execution(
                 workspace,

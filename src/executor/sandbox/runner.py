@@ -90,6 +90,14 @@ class SandboxCall:
     line: int | None
 
 
+class Later:
+    """A resume answer computed only once the paused state has loaded, so a state this build
+    cannot read never lets the pending call take effect."""
+
+    def __init__(self, compute: Callable[[], Awaitable[Any]]) -> None:
+        self.compute = compute
+
+
 class Pause:
     """Returned by a handler to suspend the run at the current call."""
 
@@ -344,6 +352,13 @@ class _Run:
                     hint="Run the code again from the start.",
                 )
             )
+        if isinstance(value, Later):
+            try:
+                value = await value.compute()
+            except BaseException:
+                with anyio.CancelScope(shield=True):
+                    await self.in_thread(self._close)
+                raise
         return await self.answer(snapshot, value)
 
     async def answer(self, snapshot: FunctionSnapshot, value: Any) -> Outcome:
@@ -584,7 +599,8 @@ class Sandbox:
         logs: str = "",
         tool_calls: int = 0,
     ) -> Outcome:
-        """Continue a :class:`Paused` run: its pending call evaluates to ``value``.
+        """Continue a :class:`Paused` run: its pending call evaluates to ``value`` (a
+        :class:`Later` is awaited after the state has loaded).
 
         ``code`` and ``tools`` must be those of the paused run; ``logs`` and ``tool_calls`` carry
         its totals so the output and tool-call limits span the whole execution. A state this
