@@ -9,6 +9,7 @@ execution returns ``paused``; :meth:`Executions.resume` continues it in any proc
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import logging
 import uuid
@@ -111,17 +112,7 @@ class _Run:
     def record(self, record: CallRecord) -> None:
         """File a tool call under this execution (written in the background)."""
         self._executions.executor.audit.add(
-            CallRecord(
-                run_id=self.run_id,
-                caller=record.caller,
-                address=record.address,
-                arguments=record.arguments,
-                decision=record.decision,
-                outcome=record.outcome,
-                duration_ms=record.duration_ms,
-                created_at=record.created_at,
-                seq=self.seq,
-            )
+            dataclasses.replace(record, run_id=self.run_id, seq=self.seq)
         )
         self.seq += 1
 
