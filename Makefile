@@ -20,7 +20,7 @@ $(STAMP_DEV): pyproject.toml | $(BIN)/python
 	touch $@ $(STAMP_RUN)
 
 run: $(STAMP_RUN)
-	$(BIN)/python examples/quickstart.py
+	$(BIN)/executor web --foreground
 
 lint: $(STAMP_DEV)
 	$(BIN)/ruff check .

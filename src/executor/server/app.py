@@ -1,0 +1,121 @@
+"""The one ASGI app of the local server: ``/mcp`` (streamable HTTP) and ``/api/health``.
+
+The Executor is opened in the app's lifespan, and the MCP session manager runs inside it, so
+both live exactly as long as the server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from executor import __version__
+from executor.core import Executor
+from executor.server.mcp import create_server
+from executor.server.security import (
+    LocalSecurity,
+    allowed_hosts,
+    check_bind_host,
+    load_or_create_token,
+)
+from executor.settings import Settings
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 4788
+
+ExecutorFactory = Callable[[], AbstractAsyncContextManager[Executor]]
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Where the local server listens and where its data lives."""
+
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    data_dir: Path = field(default_factory=lambda: Settings.from_env().data_dir)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+def create_app(
+    settings: ServerSettings | None = None, *, executor_factory: ExecutorFactory | None = None
+) -> Starlette:
+    """The server app. ``executor_factory`` opens the Executor (default: ``Executor.open`` on
+    the settings' data dir); it is entered in the app's lifespan.
+
+    Raises ``invalid_input`` for a non-loopback host: local mode only listens on loopback.
+    """
+    settings = settings or ServerSettings()
+    check_bind_host(settings.host)
+    token = load_or_create_token(settings.data_dir)
+    factory = executor_factory or (lambda: Executor.open(data_dir=settings.data_dir))
+    opened: list[Executor] = []
+
+    def current_executor() -> Executor:
+        if not opened:
+            raise RuntimeError("the Executor is not open (the app's lifespan has not started)")
+        return opened[0]
+
+    mcp_server = create_server(current_executor)
+    hosts = sorted(allowed_hosts(settings.port))
+    mcp_app = mcp_server.streamable_http_app(
+        streamable_http_path="/mcp",
+        # The same rule as LocalSecurity, kept as a second line of defence inside the SDK.
+        transport_security=TransportSecuritySettings(
+            enable_dns_rebinding_protection=True,
+            allowed_hosts=hosts,
+            allowed_origins=[f"http://{host}" for host in hosts],
+        ),
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        async with factory() as executor, mcp_server.session_manager.run():
+            opened.append(executor)
+            try:
+                yield {"executor": executor}
+            finally:
+                opened.clear()
+
+    async def health(request: Request) -> JSONResponse:
+        return JSONResponse({"ok": True, "version": __version__})
+
+    return Starlette(
+        routes=[
+            Route("/api/health", health, methods=["GET"]),
+            # The SDK's own route for /mcp, without a Mount: a Mount would redirect /mcp to /mcp/.
+            *mcp_app.routes,
+        ],
+        middleware=[Middleware(LocalSecurity, token=token, port=settings.port)],
+        lifespan=lifespan,
+    )
+
+
+def run(settings: ServerSettings) -> None:
+    """Serve the app in the foreground with uvicorn until interrupted."""
+    import uvicorn
+
+    app = create_app(settings)
+    # The person who started the server gets the one command that connects an agent; the token
+    # stays in its 0600 file and is read by the shell, never printed.
+    token_file = settings.data_dir / "token"
+    print(
+        f"Executor MCP endpoint: http://{settings.host}:{settings.port}/mcp\n"
+        f"Connect an agent:  npx add-mcp http://{settings.host}:{settings.port}/mcp "
+        f'--transport http --name executor --header "Authorization: Bearer $(cat {token_file})"',
+        flush=True,
+    )
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")

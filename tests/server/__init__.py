@@ -1,0 +1,37 @@
+"""Tests of the local server; ``run_app`` starts it for real on loopback."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import uvicorn
+
+from executor.server import ServerSettings, create_app
+from executor.server.security import load_or_create_token
+from tests.servers import free_port
+
+
+@contextlib.contextmanager
+def run_app(data_dir: Path) -> Iterator[tuple[str, str]]:
+    """Run the server app (lifespan on: it opens the Executor) with uvicorn in a thread on a
+    free loopback port; yield its base URL and bearer token; stop it after."""
+    port = free_port()
+    app = create_app(ServerSettings(host="127.0.0.1", port=port, data_dir=data_dir))
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    waiting = threading.Event()
+    # `started` is set once the lifespan has run and the socket listens.
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError(f"the server on port {port} failed to start")
+        waiting.wait(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}", load_or_create_token(data_dir)
+    finally:
+        server.should_exit = True
+        thread.join(15)

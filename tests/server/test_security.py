@@ -1,0 +1,139 @@
+"""The local server's security: bearer token, Host/Origin checks, loopback-only binding."""
+
+from __future__ import annotations
+
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx2
+import pytest
+
+from executor import InvalidInputError, __version__
+from executor.server import ServerSettings, create_app
+from executor.server.security import load_or_create_token
+from tests.server import run_app
+
+MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+PING = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+
+
+@pytest.fixture
+def server(data_dir: Path) -> Iterator[tuple[str, str]]:
+    with run_app(data_dir) as running:
+        yield running
+
+
+def _port(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
+
+
+async def test_health_answers_without_a_token(server: tuple[str, str]) -> None:
+    url, _ = server
+    async with httpx2.AsyncClient() as http:
+        response = await http.get(f"{url}/api/health")
+    assert response.status_code == 200
+    assert response.json() == {"ok": True, "version": __version__}
+
+
+@pytest.mark.parametrize("authorization", [None, "Bearer wrong-token", "Basic abc"])
+async def test_mcp_without_the_right_token_is_401(
+    server: tuple[str, str], authorization: str | None
+) -> None:
+    url, _ = server
+    headers = dict(MCP_HEADERS)
+    if authorization:
+        headers["Authorization"] = authorization
+    async with httpx2.AsyncClient() as http:
+        response = await http.post(f"{url}/mcp", json=PING, headers=headers)
+    assert response.status_code == 401
+    body = response.json()
+    assert body["error"]["code"] == "unauthorized"
+    assert "\n" not in body["error"]["message"]
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+async def test_an_unknown_path_needs_the_token_too(server: tuple[str, str]) -> None:
+    url, _ = server
+    async with httpx2.AsyncClient() as http:
+        response = await http.get(f"{url}/api/anything")
+    assert response.status_code == 401
+
+
+async def test_a_foreign_host_is_rejected_even_with_the_token(server: tuple[str, str]) -> None:
+    url, token = server
+    headers = {"Authorization": f"Bearer {token}", "Host": f"evil.example:{_port(url)}"}
+    async with httpx2.AsyncClient() as http:
+        health = await http.get(f"{url}/api/health", headers={"Host": "evil.example"})
+        mcp = await http.post(f"{url}/mcp", json=PING, headers={**MCP_HEADERS, **headers})
+    assert health.status_code == 421
+    assert mcp.status_code == 421
+    assert mcp.json()["error"]["code"] == "invalid_host"
+
+
+async def test_a_loopback_host_with_another_port_is_rejected(server: tuple[str, str]) -> None:
+    url, _ = server
+    async with httpx2.AsyncClient() as http:
+        response = await http.get(
+            f"{url}/api/health", headers={"Host": f"127.0.0.1:{_port(url) + 1}"}
+        )
+    assert response.status_code == 421
+
+
+async def test_a_foreign_origin_is_403_even_with_the_token(server: tuple[str, str]) -> None:
+    url, token = server
+    headers = {**MCP_HEADERS, "Authorization": f"Bearer {token}", "Origin": "http://evil.example"}
+    async with httpx2.AsyncClient() as http:
+        response = await http.post(f"{url}/mcp", json=PING, headers=headers)
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "forbidden_origin"
+
+
+async def test_the_servers_own_origin_and_localhost_are_accepted(server: tuple[str, str]) -> None:
+    url, _ = server
+    port = _port(url)
+    headers = {"Host": f"localhost:{port}", "Origin": f"http://localhost:{port}"}
+    async with httpx2.AsyncClient() as http:
+        response = await http.get(f"{url}/api/health", headers=headers)
+    assert response.status_code == 200
+
+
+async def test_the_server_mints_its_token_into_the_data_dir_with_mode_0600(
+    server: tuple[str, str], data_dir: Path
+) -> None:
+    _, token = server
+    path = data_dir / "token"
+    assert path.read_text().strip() == token
+    assert len(token) >= 40
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_token_file_has_mode_0600_and_is_stable(tmp_path: Path) -> None:
+    first = load_or_create_token(tmp_path / "data")
+    second = load_or_create_token(tmp_path / "data")
+    path = tmp_path / "data" / "token"
+    assert first == second
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert [p.name for p in (tmp_path / "data").iterdir()] == ["token"]
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.10", "example.com", "::"])
+def test_a_non_loopback_bind_is_refused(tmp_path: Path, host: str) -> None:
+    with pytest.raises(InvalidInputError, match="loopback"):
+        create_app(ServerSettings(host=host, port=4788, data_dir=tmp_path))
+
+
+def test_the_cli_refuses_a_non_loopback_bind_in_one_line(tmp_path: Path) -> None:
+    executable = Path(sys.executable).parent / "executor"
+    completed = subprocess.run(
+        [str(executable), "web", "--foreground", "--host", "0.0.0.0", "--port", "4788"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"EXECUTOR_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"},
+    )
+    assert completed.returncode == 2
+    assert "Refusing to listen on 0.0.0.0" in completed.stderr
+    assert "Traceback" not in completed.stderr
