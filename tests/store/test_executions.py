@@ -414,3 +414,14 @@ async def test_an_execution_id_cannot_be_reused(opened: Opened) -> None:
     await store.create_execution(workspace, run_id="exec-1", caller="agent", code="1")
     with pytest.raises(AlreadyExistsError, match="exec-1"):
         await store.create_execution(workspace, run_id="exec-1", caller="other", code="2")
+
+
+async def test_an_execution_whose_process_died_mid_run_is_marked_failed(opened: Opened) -> None:
+    store, workspace = opened.store, opened.workspace_id
+    await store.create_execution(workspace, run_id="lost", caller="sdk", code="1")
+    assert await store.expire_executions(workspace) == 0
+    later = datetime.now(UTC) + timedelta(hours=2)
+    assert await store.expire_executions(workspace, now=later) == 1
+    run = await store.get_run(workspace, "lost")
+    assert run is not None and run.status == "failed"
+    assert "went away" in run.error["message"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -19,12 +19,17 @@ from executor.errors import (
     AlreadyExistsError,
     ExecutionConflictError,
     ExecutionExpiredError,
+    InternalError,
     InvalidInputError,
     NotFoundError,
 )
 from executor.store import tables as t
 from executor.store.base import StoreBase
 from executor.store.tables import utcnow
+
+#: An execution ``running`` with no news for this long lost its process (it crashed or was
+#: killed mid-run); no real run takes an hour between two of its own writes.
+STALE_RUNNING = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -508,13 +513,24 @@ class RunStore(StoreBase):
                     f"Execution {run_id} is {current}; only a running execution can finish."
                 )
 
-    async def expire_executions(self, workspace_id: str, *, now: datetime | None = None) -> int:
+    async def expire_executions(
+        self,
+        workspace_id: str,
+        *,
+        now: datetime | None = None,
+        stale_after: timedelta = STALE_RUNNING,
+    ) -> int:
         """Mark paused executions whose ``expires_at`` is not after ``now`` as expired and
-        drop their snapshots; return how many there were."""
+        drop their snapshots; mark executions ``running`` with no news for ``stale_after``
+        (their process died mid-run) as failed. Return how many changed."""
         now = utcnow() if now is None else now
         r = t.runs.c
+        interrupted = InternalError(
+            "The execution stopped without finishing: the process running it went away.",
+            hint="Check the run's tool calls before running the code again.",
+        )
         async with self._transaction(write=True) as connection:
-            result = await connection.execute(
+            expired = await connection.execute(
                 sa.update(t.runs)
                 .where(
                     r.workspace_id == workspace_id,
@@ -523,7 +539,19 @@ class RunStore(StoreBase):
                 )
                 .values(**_expired_values())
             )
-        return int(result.rowcount or 0)
+            stale = await connection.execute(
+                sa.update(t.runs)
+                .where(
+                    r.workspace_id == workspace_id,
+                    r.kind == "execute",
+                    r.status == "running",
+                    r.updated_at <= now - stale_after,
+                )
+                .values(
+                    status="failed", snapshot=None, error=interrupted.to_error(), updated_at=now
+                )
+            )
+        return int(expired.rowcount or 0) + int(stale.rowcount or 0)
 
     @staticmethod
     async def _execution_status(connection: AsyncConnection, workspace_id: str, run_id: str) -> str:
