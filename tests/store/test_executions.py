@@ -215,7 +215,9 @@ async def test_expiring_executions_touches_only_overdue_paused_ones(opened: Open
         )
     await store.create_execution(workspace, run_id="exec-running", caller="agent", code="1")
 
-    assert await store.expire_executions(workspace, now=_later(25)) == 1
+    # (Running ones only count as lost after much longer than that here.)
+    quiet = timedelta(days=30)
+    assert await store.expire_executions(workspace, now=_later(25), stale_after=quiet) == 1
     statuses = {run.id: run.status for run in await store.list_runs(workspace)}
     assert statuses == {
         overdue: "expired",
@@ -224,7 +226,7 @@ async def test_expiring_executions_touches_only_overdue_paused_ones(opened: Open
     }
     assert await _raw_snapshot(store, overdue) is None
     assert await _raw_snapshot(store, "exec-waiting") is not None
-    assert await store.expire_executions(workspace, now=_later(25)) == 0
+    assert await store.expire_executions(workspace, now=_later(25), stale_after=quiet) == 0
 
 
 async def test_claiming_a_completed_execution_says_it_is_completed(opened: Opened) -> None:

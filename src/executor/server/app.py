@@ -1,4 +1,4 @@
-"""The one ASGI app of the local server: ``/mcp`` (streamable HTTP) and ``/api/health``.
+"""The one ASGI app of the local server: ``/mcp`` (streamable HTTP) and ``/api`` (JSON).
 
 The Executor is opened in the app's lifespan, and the MCP session manager runs inside it, so
 both live exactly as long as the server.
@@ -16,12 +16,10 @@ from typing import Any
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Mount
 
-from executor import __version__
 from executor.core import Executor
+from executor.server.api import PREFIX, create_api
 from executor.server.mcp import create_server
 from executor.server.security import (
     LocalSecurity,
@@ -90,12 +88,10 @@ def create_app(
             finally:
                 opened.clear()
 
-    async def health(request: Request) -> JSONResponse:
-        return JSONResponse({"ok": True, "version": __version__})
-
     return Starlette(
         routes=[
-            Route("/api/health", health, methods=["GET"]),
+            # The JSON API, /api/health and /api/openapi.json included.
+            Mount(PREFIX, app=create_api(current_executor)),
             # The SDK's own route for /mcp, without a Mount: a Mount would redirect /mcp to /mcp/.
             *mcp_app.routes,
         ],
