@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field, is_dataclass
@@ -25,7 +26,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from executor import __version__
 from executor.core import Executor
@@ -618,9 +619,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     """Routing errors (unknown path, wrong method) in the same JSON shape."""
     status = exc.status_code if isinstance(exc, HTTPException) else 500
     code = "not_found" if status == 404 else "invalid_input"
+    path = request.url.path
     message = {
-        404: f"No API route {request.method} {request.url.path}; see /api/openapi.json.",
-        405: f"{request.method} is not allowed on {request.url.path}.",
+        404: f"No API route {request.method} {path!r}; see /api/openapi.json.",
+        405: f"{request.method} is not allowed on {path!r}.",
     }.get(status, "The request could not be routed.")
     response = error_response({"code": code, "message": message, "retryable": False})
     response.status_code = status if status in (404, 405) else response.status_code
@@ -640,3 +642,11 @@ def create_api(executor: Callable[[], Executor]) -> Starlette:
     ]
     routes.append(Route("/openapi.json", openapi, methods=["GET"]))
     return Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
+
+
+def mount_api(executor: Callable[[], Executor]) -> Mount:
+    """The API mounted at :data:`PREFIX`. Its pattern also matches paths with a newline
+    (``%0A``), so every path under ``/api/`` gets the API's JSON answers, a 404 included."""
+    mount = Mount(PREFIX, app=create_api(executor))
+    mount.path_regex = re.compile(mount.path_regex.pattern, re.DOTALL)
+    return mount

@@ -16,10 +16,9 @@ from typing import Any
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.routing import Mount
 
 from executor.core import Executor
-from executor.server.api import PREFIX, create_api
+from executor.server.api import mount_api
 from executor.server.mcp import create_server
 from executor.server.security import (
     LocalSecurity,
@@ -91,7 +90,7 @@ def create_app(
     return Starlette(
         routes=[
             # The JSON API, /api/health and /api/openapi.json included.
-            Mount(PREFIX, app=create_api(current_executor)),
+            mount_api(current_executor),
             # The SDK's own route for /mcp, without a Mount: a Mount would redirect /mcp to /mcp/.
             *mcp_app.routes,
         ],

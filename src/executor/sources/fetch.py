@@ -20,7 +20,7 @@ import ssl
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import SplitResult, unquote, urljoin, urlsplit
 
 import anyio
 import httpcore2
@@ -85,7 +85,7 @@ async def check_url(url: str, *, policy: FetchPolicy) -> None:
     The host is resolved here and every address it resolves to must pass
     :func:`address_refusal`; this runs before any connection is opened.
     """
-    parts = urlsplit(url)
+    parts = _split(url)
     if parts.scheme not in ("http", "https"):
         raise FetchError(
             f"Refused to fetch {_redact(url)}: only http and https URLs can be fetched.",
@@ -184,6 +184,17 @@ def guarded_client(*, allow_private: bool, **options: Any) -> httpx2.AsyncClient
     return httpx2.AsyncClient(transport=transport, trust_env=False, **options)
 
 
+def _split(location: str) -> SplitResult:
+    """``urlsplit`` with its ValueError (``http://[::1``) turned into a one-line FetchError."""
+    try:
+        return urlsplit(location)
+    except ValueError as exc:
+        raise FetchError(
+            f"{location[:200]!r} is not a valid URL: {exc}.",
+            hint="Check the URL, or give a file path or the document's text.",
+        ) from None
+
+
 def is_url(location: str) -> bool:
     """Whether ``location`` names a document by URL (http, https or file) rather than a path."""
     return urlsplit(location).scheme.lower() in ("http", "https", "file")
@@ -217,8 +228,9 @@ async def fetch_document(
     ``policy.max_bytes`` and the whole fetch at ``policy.timeout`` seconds. Raises
     :class:`FetchError` with one line saying what failed.
     """
+    _split(location)
     resolved = resolve_location(location, base)
-    scheme = urlsplit(resolved).scheme.lower()
+    scheme = _split(resolved).scheme.lower()
     if scheme in ("http", "https"):
         return await _fetch_url(resolved, policy=policy, client=client), resolved
     is_remote_referrer = base is not None and urlsplit(base).scheme.lower() in ("http", "https")
