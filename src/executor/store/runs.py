@@ -365,25 +365,16 @@ class RunStore(StoreBase):
         keeps the bytes as given. ``pending`` holds the address, arguments (secrets redacted),
         reason and what is asked. Raises ExecutionConflictError when the run is not running.
         """
-        r = t.runs.c
-        async with self._transaction(write=True) as connection:
-            result = await connection.execute(
-                sa.update(t.runs)
-                .where(r.workspace_id == workspace_id, r.id == run_id, r.status == "running")
-                .values(
-                    status="paused",
-                    snapshot=snapshot,
-                    pending=pending,
-                    logs=logs,
-                    expires_at=expires_at,
-                    updated_at=utcnow(),
-                )
-            )
-            if not result.rowcount:
-                status = await self._execution_status(connection, workspace_id, run_id)
-                raise ExecutionConflictError(
-                    f"Execution {run_id} is {status}; only a running execution can pause."
-                )
+        await self._update_running(
+            workspace_id,
+            run_id,
+            "pause",
+            status="paused",
+            snapshot=snapshot,
+            pending=pending,
+            logs=logs,
+            expires_at=expires_at,
+        )
 
     async def claim_execution(
         self, workspace_id: str, run_id: str, *, now: datetime | None = None
@@ -491,26 +482,35 @@ class RunStore(StoreBase):
                 f"{status!r} is not how an execution ends.",
                 hint=f"Use one of {', '.join(EXECUTION_ENDS)}.",
             )
+        await self._update_running(
+            workspace_id,
+            run_id,
+            "finish",
+            status=status,
+            result=result,
+            logs=logs,
+            error=error,
+            snapshot=None,
+            pending=None,
+            expires_at=None,
+        )
+
+    async def _update_running(
+        self, workspace_id: str, run_id: str, verb: str, **values: Any
+    ) -> None:
+        """Update a run that is ``running``; ExecutionConflictError naming its actual status
+        otherwise (NotFoundError when there is none)."""
         r = t.runs.c
         async with self._transaction(write=True) as connection:
             updated = await connection.execute(
                 sa.update(t.runs)
                 .where(r.workspace_id == workspace_id, r.id == run_id, r.status == "running")
-                .values(
-                    status=status,
-                    result=result,
-                    logs=logs,
-                    error=error,
-                    snapshot=None,
-                    pending=None,
-                    expires_at=None,
-                    updated_at=utcnow(),
-                )
+                .values(**values, updated_at=utcnow())
             )
             if not updated.rowcount:
                 current = await self._execution_status(connection, workspace_id, run_id)
                 raise ExecutionConflictError(
-                    f"Execution {run_id} is {current}; only a running execution can finish."
+                    f"Execution {run_id} is {current}; only a running execution can {verb}."
                 )
 
     async def expire_executions(
