@@ -137,3 +137,54 @@ def test_the_cli_refuses_a_non_loopback_bind_in_one_line(tmp_path: Path) -> None
     assert completed.returncode == 2
     assert "Refusing to listen on 0.0.0.0" in completed.stderr
     assert "Traceback" not in completed.stderr
+
+
+async def test_the_agent_token_opens_mcp_but_not_the_management_api(
+    server: tuple[str, str], data_dir: Path
+) -> None:
+    url, token = server
+    agent = load_or_create_token(data_dir, "agent-token")
+    assert agent != token
+    headers = {"Authorization": f"Bearer {agent}"}
+    async with httpx2.AsyncClient() as http:
+        mcp = await http.post(f"{url}/mcp", json=PING, headers={**MCP_HEADERS, **headers})
+        policy = await http.post(
+            f"{url}/api/policies", json={"pattern": "*", "action": "allow"}, headers=headers
+        )
+        listing = await http.get(f"{url}/api/integrations", headers=headers)
+    assert mcp.status_code not in (401, 403)  # past security; the SDK answers the rest
+    assert (policy.status_code, listing.status_code) == (403, 403)
+    assert policy.json()["error"]["code"] == "forbidden"
+
+
+@pytest.mark.parametrize("query", ["approval=browser", "approval=native", "tools=direct"])
+async def test_modes_not_served_yet_are_refused_not_served_as_model(
+    server: tuple[str, str], query: str
+) -> None:
+    url, token = server
+    headers = {**MCP_HEADERS, "Authorization": f"Bearer {token}"}
+    async with httpx2.AsyncClient() as http:
+        refused = await http.post(f"{url}/mcp?{query}", json=PING, headers=headers)
+        model = await http.post(f"{url}/mcp?approval=model", json=PING, headers=headers)
+    assert refused.status_code == 400
+    assert "not available yet" in refused.json()["error"]["message"]
+    assert "not available yet" not in model.text  # model mode goes through to the SDK
+
+
+def test_a_token_file_readable_by_others_is_refused(tmp_path: Path) -> None:
+    load_or_create_token(tmp_path)
+    (tmp_path / "token").chmod(0o644)
+    with pytest.raises(InvalidInputError, match="chmod 600"):
+        load_or_create_token(tmp_path)
+
+
+async def test_a_rejected_body_never_echoes_the_value_sent(server: tuple[str, str]) -> None:
+    url, token = server
+    async with httpx2.AsyncClient() as http:
+        response = await http.post(
+            f"{url}/api/connections",
+            json={"integration": "x", "name": "y", "auth": "SUPERSECRET5"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    assert response.status_code == 400
+    assert "SUPERSECRET5" not in response.text

@@ -115,7 +115,13 @@ def _validator(schema: Mapping[str, Any]) -> Any:
 def _first_violation(validator: Any, instance: Any, what: str) -> str | None:
     for error in validator.iter_errors(instance):
         where = "/".join(str(part) for part in error.instance_path)
-        message = " ".join(str(error.message).split())[:200]
+        # Name the rule broken, never the value given: a request body may carry a secret.
+        kind = type(error.kind).__name__
+        message = (
+            " ".join(str(error.message).split())[:200]  # names the missing field only
+            if kind == "Required"
+            else f"does not match the schema ({kind.lower()})"
+        )
         return f"{what}{' at ' + where if where else ''}: {message}"
     return None
 

@@ -21,6 +21,7 @@ from executor.core import Executor
 from executor.server.api import mount_api
 from executor.server.mcp import create_server
 from executor.server.security import (
+    AGENT_TOKEN_FILE,
     LocalSecurity,
     allowed_hosts,
     check_bind_host,
@@ -58,6 +59,7 @@ def create_app(
     settings = settings or ServerSettings()
     check_bind_host(settings.host)
     token = load_or_create_token(settings.data_dir)
+    agent_token = load_or_create_token(settings.data_dir, AGENT_TOKEN_FILE)
     factory = executor_factory or (lambda: Executor.open(data_dir=settings.data_dir))
     opened: list[Executor] = []
 
@@ -67,7 +69,7 @@ def create_app(
         return opened[0]
 
     mcp_server = create_server(current_executor)
-    hosts = sorted(allowed_hosts(settings.port))
+    hosts = sorted(allowed_hosts(settings.port, settings.host))
     mcp_app = mcp_server.streamable_http_app(
         streamable_http_path="/mcp",
         # The same rule as LocalSecurity, kept as a second line of defence inside the SDK.
@@ -94,7 +96,15 @@ def create_app(
             # The SDK's own route for /mcp, without a Mount: a Mount would redirect /mcp to /mcp/.
             *mcp_app.routes,
         ],
-        middleware=[Middleware(LocalSecurity, token=token, port=settings.port)],
+        middleware=[
+            Middleware(
+                LocalSecurity,
+                token=token,
+                agent_token=agent_token,
+                port=settings.port,
+                host=settings.host,
+            )
+        ],
         lifespan=lifespan,
     )
 
@@ -105,8 +115,8 @@ def run(settings: ServerSettings) -> None:
 
     app = create_app(settings)
     # The person who started the server gets the one command that connects an agent; the token
-    # stays in its 0600 file and is read by the shell, never printed.
-    token_file = settings.data_dir / "token"
+    # (the agent's, which opens /mcp only) stays in its 0600 file, read by the shell.
+    token_file = settings.data_dir / AGENT_TOKEN_FILE
     print(
         f"Executor MCP endpoint: http://{settings.host}:{settings.port}/mcp\n"
         f"Connect an agent:  npx add-mcp http://{settings.host}:{settings.port}/mcp "
