@@ -188,3 +188,11 @@ async def test_a_rejected_body_never_echoes_the_value_sent(server: tuple[str, st
         )
     assert response.status_code == 400
     assert "SUPERSECRET5" not in response.text
+
+
+async def test_unknown_paths_outside_the_api_answer_in_json(server: tuple[str, str]) -> None:
+    url, token = server
+    async with httpx2.AsyncClient() as http:
+        response = await http.get(f"{url}/nope", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"

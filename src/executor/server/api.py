@@ -621,7 +621,7 @@ def _dispatch(endpoint: Endpoint, executor: Callable[[], Executor]) -> Any:
     return run
 
 
-async def _http_error(request: Request, exc: Exception) -> Response:
+async def http_error(request: Request, exc: Exception) -> Response:
     """Routing errors (unknown path, wrong method) in the same JSON shape."""
     status = exc.status_code if isinstance(exc, HTTPException) else 500
     code = "not_found" if status == 404 else "invalid_input"
@@ -647,7 +647,7 @@ def create_api(executor: Callable[[], Executor]) -> Starlette:
         for endpoint in ROUTES
     ]
     routes.append(Route("/openapi.json", openapi, methods=["GET"]))
-    return Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
+    return Starlette(routes=routes, exception_handlers={HTTPException: http_error})
 
 
 def mount_api(executor: Callable[[], Executor]) -> Mount:

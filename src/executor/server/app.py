@@ -15,10 +15,11 @@ from typing import Any
 
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 
 from executor.core import Executor
-from executor.server.api import mount_api
+from executor.server.api import http_error, mount_api
 from executor.server.mcp import create_server
 from executor.server.security import (
     AGENT_TOKEN_FILE,
@@ -106,6 +107,8 @@ def create_app(
             )
         ],
         lifespan=lifespan,
+        # Paths outside /api answer in the same JSON shape, never Starlette's plain text.
+        exception_handlers={HTTPException: http_error},
     )
 
 
