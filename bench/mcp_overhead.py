@@ -1,0 +1,144 @@
+"""What MCP adds to a tool call: ``execute`` with one call versus the same API called directly.
+
+Starts the bench API, adds it as an OpenAPI source in a temporary data dir, serves the Executor
+app (uvicorn in a thread, lifespan on) on a free loopback port, and connects the official MCP
+client over streamable HTTP with the agent token. Interleaved per iteration: (a) a bare httpx2
+GET to the API, (b) MCP ``execute`` of code making one tool call, (c) MCP ``search`` (a cheap
+round trip). Target: (b) over (a) adds p50 <= 5 ms, p99 <= 20 ms. Client, server and sandbox
+driver share this process (and its GIL); the API runs in its own.
+
+    .venv/bin/python bench/mcp_overhead.py [--calls 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import socket
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Awaitable, Iterator
+from pathlib import Path
+
+import anyio
+import httpx2
+import uvicorn
+from _api import serve_api
+from mcp.client import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from executor import Executor
+from executor.server import ServerSettings, create_app
+from executor.server.security import AGENT_TOKEN_FILE
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def stats(values: list[float]) -> tuple[float, float]:
+    values = sorted(values)
+    return statistics.median(values) * 1000, values[int(len(values) * 0.99) - 1] * 1000
+
+
+def ms(values: list[float]) -> str:
+    p50, p99 = stats(values)
+    return f"p50 {p50:7.3f} ms   p99 {p99:7.3f} ms"
+
+
+@contextlib.contextmanager
+def run_app(data_dir: Path) -> Iterator[str]:
+    """The Executor server app with uvicorn in a thread; yield its base URL; stop it after."""
+    port = free_port()
+    app = create_app(ServerSettings(host="127.0.0.1", port=port, data_dir=data_dir))
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:  # set once the lifespan has run and the socket listens
+        if not thread.is_alive():
+            raise SystemExit(f"the server on port {port} failed to start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(15)
+        if thread.is_alive():
+            raise SystemExit("the server did not stop")
+
+
+async def timed(call: Awaitable[None]) -> float:
+    start = time.perf_counter()
+    await call
+    return time.perf_counter() - start
+
+
+async def measure(api: str, base: str, token: str, address: str, calls: int) -> None:
+    code = f"tools.{address}(pet_id=1)"
+    headers = {"Authorization": f"Bearer {token}"}
+    direct, execute, search = [], [], []
+    async with (
+        httpx2.AsyncClient(timeout=30) as bare,
+        httpx2.AsyncClient(headers=headers, timeout=60) as http,
+        Client(streamable_http_client(f"{base}/mcp", http_client=http)) as client,
+    ):
+
+        async def get() -> None:
+            response = await bare.get(f"{api}/pets/1")
+            response.raise_for_status()
+
+        async def run() -> None:
+            result = await client.call_tool("execute", {"code": code})
+            data = json.loads(result.content[-1].text)  # type: ignore[union-attr]
+            assert not result.is_error and data["status"] == "completed", data
+
+        async def find() -> None:
+            result = await client.call_tool("search", {"query": "get a pet", "limit": 3})
+            assert not result.is_error, result
+
+        for _ in range(max(calls // 10, 5)):  # warm-up: connections, sandbox, caches
+            await get()
+            await run()
+            await find()
+        for _ in range(calls):
+            direct.append(await timed(get()))
+            execute.append(await timed(run()))
+            search.append(await timed(find()))
+    print(f"(a) bare httpx2 GET to the API                 {ms(direct)}")
+    print(f"(b) MCP execute with one tool call             {ms(execute)}")
+    print(f"(c) MCP search (cheap round trip)              {ms(search)}")
+    (a50, a99), (b50, b99) = stats(direct), stats(execute)
+    print(
+        f"added by (b) over (a): p50 {b50 - a50:.3f} ms (target <= 5), "
+        f"p99 {b99 - a99:.3f} ms (target <= 20); ratio p50 {b50 / a50:.1f}x"
+    )
+
+
+async def add_source(data_dir: Path, api: str) -> str:
+    async with Executor.open(data_dir=data_dir) as ex:
+        await ex.sources.add_openapi("bench", f"{api}/openapi.json", base_url=api)
+        tools = await ex.tools.list("bench")
+    assert len(tools) == 1, tools
+    return tools[0].address
+
+
+def main(calls: int) -> None:
+    with serve_api() as api, tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp)
+        address = anyio.run(add_source, data_dir, api)
+        print(f"{calls} interleaved iterations; tool {address}")
+        with run_app(data_dir) as base:
+            token = (data_dir / AGENT_TOKEN_FILE).read_text().strip()
+            anyio.run(measure, api, base, token, address, calls)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=300)
+    main(parser.parse_args().calls)
