@@ -329,11 +329,15 @@ def _source_config(spec: str | Mapping[str, Any], base_url: str | None) -> Sourc
     return SourceConfig(text=spec, base_url=base_url)
 
 
-class Sources:
-    """Add, list, refresh and remove integrations (``ex.sources``)."""
+class _Part:
+    """A sub-API of one :class:`Executor` (``ex.sources``, ``ex.tools``, …)."""
 
     def __init__(self, executor: Executor) -> None:
         self._ex = executor
+
+
+class Sources(_Part):
+    """Add, list, refresh and remove integrations (``ex.sources``)."""
 
     async def add_openapi(
         self,
@@ -449,11 +453,8 @@ class Sources:
         ex.catalog_changed()
 
 
-class Connections:
+class Connections(_Part):
     """Create, list and remove connections (``ex.connections``)."""
-
-    def __init__(self, executor: Executor) -> None:
-        self._ex = executor
 
     async def create(
         self,
@@ -554,11 +555,8 @@ class Connections:
         ex.catalog_changed()
 
 
-class Tools:
+class Tools(_Part):
     """List, search and describe tools (``ex.tools``)."""
-
-    def __init__(self, executor: Executor) -> None:
-        self._ex = executor
 
     async def _as_tools(
         self, stored: list[StoredTool], *, include_blocked: bool = False
@@ -667,11 +665,8 @@ def _tool(
     )
 
 
-class Policies:
+class Policies(_Part):
     """Ordered policy rules (``ex.policies``)."""
-
-    def __init__(self, executor: Executor) -> None:
-        self._ex = executor
 
     async def set(
         self,
@@ -721,11 +716,8 @@ class Policies:
         self._ex.catalog_changed()
 
 
-class Secrets:
+class Secrets(_Part):
     """Named secrets in the encrypted store (``ex.secrets``). Values are write-only."""
-
-    def __init__(self, executor: Executor) -> None:
-        self._ex = executor
 
     async def set(self, name: str, value: str) -> str:
         """Store (or replace) a secret; returns its reference, e.g. ``secret://github_token``."""
@@ -743,11 +735,8 @@ class Secrets:
             raise NotFoundError(f"No secret named {name!r}.")
 
 
-class Runs:
+class Runs(_Part):
     """The run history, an audit log of every call (``ex.runs``)."""
-
-    def __init__(self, executor: Executor) -> None:
-        self._ex = executor
 
     async def list(self, *, limit: int = 50) -> list[RunRecord]:
         """The newest runs first, each with its tool calls (arguments redacted). Paused

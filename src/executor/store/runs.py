@@ -170,20 +170,19 @@ class RunStore(StoreBase):
                 await connection.execute(
                     sa.insert(t.runs),
                     [
-                        {
-                            "id": execution.run_id,
-                            "workspace_id": workspace_id,
-                            "kind": "execute",
-                            "caller": execution.caller,
-                            "status": execution.status,
-                            "code": execution.code,
-                            "result": execution.result,
-                            "logs": execution.logs,
-                            "error": execution.error,
-                            "created_at": execution.created_at,
-                            "updated_at": execution.updated_at,
-                            "expires_at": None,
-                        }
+                        _run_row(
+                            workspace_id,
+                            run_id=execution.run_id,
+                            kind="execute",
+                            caller=execution.caller,
+                            status=execution.status,
+                            code=execution.code,
+                            result=execution.result,
+                            logs=execution.logs,
+                            error=execution.error,
+                            created_at=execution.created_at,
+                            updated_at=execution.updated_at,
+                        )
                         for execution in executions
                     ],
                 )
@@ -193,20 +192,14 @@ class RunStore(StoreBase):
                 await connection.execute(
                     sa.insert(t.runs),
                     [
-                        {
-                            "id": record.run_id,
-                            "workspace_id": workspace_id,
-                            "kind": "call",
-                            "caller": record.caller,
-                            "status": "completed",
-                            "code": None,
-                            "result": None,
-                            "logs": "",
-                            "error": None,
-                            "created_at": record.created_at,
-                            "updated_at": record.created_at,
-                            "expires_at": None,
-                        }
+                        _run_row(
+                            workspace_id,
+                            run_id=record.run_id,
+                            kind="call",
+                            caller=record.caller,
+                            status="completed",
+                            created_at=record.created_at,
+                        )
                         for record in direct
                     ],
                 )
@@ -271,28 +264,21 @@ class RunStore(StoreBase):
 
         Raises AlreadyExistsError when ``run_id`` was used before.
         """
-        now = utcnow()
         taken = AlreadyExistsError(
             f"A run with id {run_id!r} exists already.",
             hint="Give every execution a fresh random id.",
         )
+        row = _run_row(
+            workspace_id,
+            run_id=run_id,
+            kind="execute",
+            caller=caller,
+            status="running",
+            code=code,
+            created_at=utcnow(),
+        )
         async with self._transaction(write=True, conflict=taken) as connection:
-            await connection.execute(
-                sa.insert(t.runs).values(
-                    id=run_id,
-                    workspace_id=workspace_id,
-                    kind="execute",
-                    caller=caller,
-                    status="running",
-                    code=code,
-                    result=None,
-                    logs="",
-                    error=None,
-                    created_at=now,
-                    updated_at=now,
-                    expires_at=None,
-                )
-            )
+            await connection.execute(sa.insert(t.runs).values(row))
 
     async def add_tool_call(
         self,
@@ -613,6 +599,37 @@ def _expired(run_id: str, expires_at: datetime | None) -> ExecutionExpiredError:
             "expired_at": None if expires_at is None else expires_at.isoformat(),
         },
     )
+
+
+def _run_row(
+    workspace_id: str,
+    *,
+    run_id: str,
+    kind: str,
+    caller: str,
+    status: str,
+    created_at: datetime,
+    updated_at: datetime | None = None,
+    code: str | None = None,
+    result: Any = None,
+    logs: str = "",
+    error: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One ``runs`` row: a direct call or an execution, as it starts or as it ended."""
+    return {
+        "id": run_id,
+        "workspace_id": workspace_id,
+        "kind": kind,
+        "caller": caller,
+        "status": status,
+        "code": code,
+        "result": result,
+        "logs": logs,
+        "error": error,
+        "created_at": created_at,
+        "updated_at": updated_at or created_at,
+        "expires_at": None,
+    }
 
 
 def _expired_values() -> dict[str, Any]:
