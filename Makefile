@@ -4,8 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
+# npm tools the tests run (MCP servers, conformance suite, inspector, add-mcp), cached in tests/npm.
+NPM_DIR := tests/npm
+STAMP_NPM := $(NPM_DIR)/node_modules/.installed
 
-.PHONY: run test lint typecheck pytest bench clean
+.PHONY: run test lint typecheck pytest bench clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +32,17 @@ lint: $(STAMP_DEV)
 typecheck: $(STAMP_DEV)
 	$(BIN)/mypy
 
-pytest: $(STAMP_DEV)
-	$(BIN)/python -m pytest -q
+$(STAMP_NPM): $(NPM_DIR)/package-lock.json
+	npm ci --prefix $(NPM_DIR) --no-fund --no-audit --loglevel=error
+	touch $@
+
+# Browser tests use Debian's chromium through Playwright's executable_path.
+chromium:
+	@command -v chromium >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+pytest: $(STAMP_DEV) $(STAMP_NPM) chromium
+	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(BIN)/python -m pytest -q
 
 test: lint typecheck pytest
 
@@ -41,4 +53,4 @@ bench: $(STAMP_DEV)
 	$(BIN)/python bench/execute.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(NPM_DIR)/node_modules .pytest_cache .mypy_cache .ruff_cache
