@@ -412,3 +412,61 @@ async def test_many_concurrent_runs_with_slow_tools_all_complete(sandbox: Sandbo
             for i in range(12):
                 tasks.start_soon(one, i)
     assert results == {i: Completed(i, "", 1) for i in range(12)}
+
+
+async def _warmed(sandbox: Sandbox) -> None:
+    """Run once so a warm session for PETS is prepared, and wait until it is."""
+    await sandbox.run("tools.petstore.default.pets.list_pets(limit=1)", PETS, Recorder())
+    await anyio.to_thread.run_sync(sandbox.settle_warm)
+    assert sandbox.warm_sessions() == 1
+
+
+async def test_a_warm_session_never_carries_one_runs_names_into_the_next(
+    sandbox: Sandbox,
+) -> None:
+    await _warmed(sandbox)
+    code = "secret = 'from the first run'\ntools.petstore.default.pets.list_pets(limit=1)['ok']"
+    assert (await sandbox.run(code, PETS, Recorder())).result is True
+    await anyio.to_thread.run_sync(sandbox.settle_warm)
+    later = await sandbox.run(
+        "tools.petstore.default.pets.list_pets(limit=1)\nsecret", PETS, Recorder()
+    )
+    # The checker (or, without it, a NameError) says the name is not defined.
+    assert isinstance(later, Failed) and "`secret` used when not defined" in later.error.message
+
+
+async def test_a_warm_session_still_type_checks_before_any_tool_runs(sandbox: Sandbox) -> None:
+    await _warmed(sandbox)
+    recorder = Recorder()
+    code = (
+        "tools.petstore.default.pets.list_pets(limit=1)\ntools.petstore.default.pets.create_pet()"
+    )
+    outcome = await sandbox.run(code, PETS, recorder)
+    assert isinstance(outcome, Failed) and outcome.error.details.get("line") == 2, outcome
+    assert recorder.calls == []
+
+
+async def test_a_warm_session_whose_worker_died_is_replaced_transparently(
+    sandbox: Sandbox,
+) -> None:
+    await _warmed(sandbox)
+    ((_, session, _),) = sandbox._warm.values()
+    assert session.worker_pid in _monty_workers()
+    os.kill(session.worker_pid, signal.SIGKILL)
+    code = "tools.petstore.default.pets.list_pets(limit=3)['ok']"
+    assert await sandbox.run(code, PETS, Recorder()) == Completed(True, "", 1)
+
+
+async def test_code_that_passed_the_check_runs_again_without_a_session_to_spare(
+    sandbox: Sandbox,
+) -> None:
+    code = "tools.petstore.default.pets.list_pets(limit=2)['ok']"
+    assert await sandbox.run(code, PETS, Recorder()) == Completed(True, "", 1)
+    await anyio.to_thread.run_sync(sandbox.settle_warm)
+    # The verdict is remembered: the same code does not take the warm session.
+    assert await sandbox.run(code, PETS, Recorder()) == Completed(True, "", 1)
+    assert sandbox.warm_sessions() == 1
+    # Other code against the same tools is checked (in the warm session).
+    wrong = "tools.petstore.default.pets.list_pets(limit='two')"
+    outcome = await sandbox.run(wrong, PETS, Recorder())
+    assert isinstance(outcome, Failed) and outcome.error.details.get("line") == 1, outcome

@@ -12,10 +12,18 @@ and the handler runs on the event loop between round trips, so no run ever block
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
+import os
 import re
+import signal
+import threading
+import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -24,7 +32,6 @@ import anyio.to_thread
 import orjson
 import pydantic_monty
 from pydantic_monty import (
-    CollectString,
     ExternalResult,
     FunctionSnapshot,
     Monty,
@@ -62,6 +69,16 @@ _HUNG_WORKER_GRACE = 5.0
 _SUSPENSION_HEADROOM = 1000
 _DIAGNOSTIC = re.compile(r"^.*?:(\d+):(\d+): (error|warning)\[([\w-]+)\] (.*)$", re.MULTILINE)
 _LIMIT_HINT = "Make the code do less in one run, or ask for a higher limit."
+# Type-checked sessions kept warm, ready for the next run of the same tools tree.
+_WARM_SESSIONS = 4
+# Type-check verdicts remembered (code that passed, with its tree).
+_VERDICTS = 1024
+# A warm session idle longer than this is discarded rather than trusted.
+_WARM_MAX_AGE = 60.0
+# Fed once into a warm session: the checker's first look at the builtins and at the stubs'
+# imports is what makes a session's first check slow (~10 ms). A bare expression naming them
+# (tools too, uncalled) leaves no name behind.
+_WARM_UP = "print, len, range, str, int, float, bool, dict, list, set, tuple, isinstance"
 
 
 @dataclass(frozen=True)
@@ -221,6 +238,40 @@ def _megabytes(n: int) -> str:
 _NO_ANSWER: Any = object()
 
 
+class _Output:
+    """A run's printed output, capped at ``max_bytes``.
+
+    Monty reports an over-long output only when the feed ends, so an endless print loop would
+    run out the whole time limit; past the cap the worker is killed at once instead (the pool
+    replaces it) and the run fails with the output limit.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0
+        self.overflowed = False
+        self.worker_pid: int | None = None
+        self._parts: list[str] = []
+
+    @property
+    def output(self) -> str:
+        return "".join(self._parts)
+
+    def __call__(self, stream: str, text: str) -> None:
+        if self.overflowed:
+            return
+        data = text.encode("utf-8")
+        if self.size + len(data) <= self.max_bytes:
+            self._parts.append(text)
+            self.size += len(data)
+            return
+        self.overflowed = True
+        self._parts.append(data[: self.max_bytes - self.size].decode("utf-8", "ignore"))
+        if self.worker_pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.worker_pid, signal.SIGKILL)
+
+
 class _Run:
     """One drive of the code, from feed or restore to an outcome; owns its worker session."""
 
@@ -233,9 +284,7 @@ class _Run:
         self.tool_calls = calls
         self.session: MontySession | None = None
         room = self.limits.max_output_bytes - len(logs.encode("utf-8"))
-        # A print cap equal to the memory limit would make their errors indistinguishable.
-        self.output_cap = max(0, room) - (1 if room == self.limits.memory_bytes else 0)
-        self.collector = CollectString(max_bytes=self.output_cap)
+        self.collector = _Output(max(0, room))
 
     @property
     def logs(self) -> str:
@@ -246,32 +295,26 @@ class _Run:
 
     # --- worker-thread side -------------------------------------------------------------------
 
-    def _checkout(self, tree: ToolTree) -> MontySession:
-        limits: ResourceLimits = {
-            "max_feed_duration_secs": self.limits.wall_time,
-            "max_memory": self.limits.memory_bytes,
-            "max_recursion_depth": self.limits.max_recursion_depth,
-            "max_suspensions": self.limits.max_tool_calls + _SUSPENSION_HEADROOM,
-        }
-        session = self.sandbox.pool.checkout(
-            external_modules={"tools": tree.module},
-            limits=limits,
-            # Stubs are what the checker is for; code with no tools gains little but its cost.
-            type_check=self.sandbox.type_check and bool(tree.tools),
-            type_check_format="concise",
-        )
+    def _checkout(self, tree: ToolTree, *, check: bool = True) -> MontySession:
+        session = self.sandbox.checkout(tree, check=check)
         session.__enter__()
+        self._adopt(session)
+        return session
+
+    def _adopt(self, session: MontySession) -> None:
         self.session = session
+        self.collector.worker_pid = session.worker_pid
+
+    def _fresh(self, tree: ToolTree, *, check: bool = True) -> MontySession:
+        session = self._checkout(tree, check=check)
+        session.feed_run(tree.prelude)
         return session
 
     def _close(self) -> None:
         session, self.session = self.session, None
         if session is not None:
-            try:
-                session.__exit__(None, None, None)
-            except MontyError:
-                # A crashed worker is already gone; the pool replaces it.
-                logger.debug("sandbox session ended with its worker gone", exc_info=True)
+            # A crashed worker is already gone; the pool replaces it.
+            _close_quietly(session)
 
     def _settle(self, snapshot: Any) -> Any:
         # Closing in the same thread hop keeps a trivial run to a single round trip.
@@ -281,18 +324,43 @@ class _Run:
             return _Done(output)
         return snapshot
 
-    def _start(self, tree: ToolTree) -> Any:
-        session = self._checkout(tree)
-        try:
-            session.feed_run(tree.prelude)
+    def _feed(self, tree: ToolTree) -> Any:
+        """Start the code: unchecked when this very code passed the check on this tree
+        before, else in a warm session when one is ready, else in a fresh one."""
+        if self.sandbox.passed_check(tree, self.code):
+            unchecked = self._fresh(tree, check=False)
+            return unchecked.feed_start(self.code, print_callback=self.collector)
+        session = self.sandbox.take_warm(tree)
+        if session is None:
+            snapshot = self._fresh(tree).feed_start(self.code, print_callback=self.collector)
+        else:
+            self._adopt(session)
             try:
                 snapshot = session.feed_start(self.code, print_callback=self.collector)
+            except MontyCrashedError as exc:
+                # The warm session's worker may have died while it waited: start afresh once.
+                # (No tool has run: a feed stops at the first tool call.)
+                if exc.timed_out or self.collector.overflowed:
+                    raise
+                logger.debug("a warm sandbox session had lost its worker; starting a fresh one")
+                self._close()
+                self.collector = _Output(self.collector.max_bytes)
+                snapshot = self._fresh(tree).feed_start(self.code, print_callback=self.collector)
+        self.sandbox.record_pass(tree, self.code)
+        return snapshot
+
+    def _start(self, tree: ToolTree) -> Any:
+        try:
+            try:
+                snapshot = self._feed(tree)
             except MontyTypingError as exc:
                 if _DIAGNOSTIC.search(exc.display()) and not _errors(exc.display()):
                     # Only warnings: the checker is unsure, the code may well be right.
-                    snapshot = session.feed_start(
+                    assert self.session is not None
+                    snapshot = self.session.feed_start(
                         self.code, print_callback=self.collector, skip_type_check=True
                     )
+                    self.sandbox.record_pass(tree, self.code)
                 else:
                     raise
         except BaseException:
@@ -323,10 +391,14 @@ class _Run:
     async def start(self, tools: Sequence[ToolSpec]) -> Outcome:
         tree = build_tree(tools)
         try:
-            snapshot = await self.in_thread(self._start, tree)
-        except MontyError as exc:
-            return self.fail(self.translate(exc))
-        return await self.drive(snapshot)
+            try:
+                snapshot = await self.in_thread(self._start, tree)
+            except MontyError as exc:
+                return self.fail(self.translate(exc))
+            return await self.drive(snapshot)
+        finally:
+            # After the run, off its path: the next run of these tools finds a warm session.
+            self.sandbox.want_warm(tree)
 
     async def restore(self, tools: Sequence[ToolSpec], state: bytes, value: Any) -> Outcome:
         tree = build_tree(tools)
@@ -437,6 +509,8 @@ class _Run:
     def translate(self, exc: MontyError) -> ExecutorError:
         """The Executor error for a Monty failure (limits, code errors, crashed workers)."""
         if isinstance(exc, MontyCrashedError):
+            if self.collector.overflowed:
+                return self.limit("max_output_bytes")
             if exc.timed_out:
                 return self.limit("wall_time")
             incident = uuid.uuid4().hex[:12]
@@ -453,8 +527,6 @@ class _Run:
                 # The worker was killed for its size (e.g. handing back a huge result).
                 return self.limit("memory_bytes")
             if kind == "MemoryError" and "memory limit exceeded" in message:
-                if message.endswith(f"> {self.output_cap} bytes"):
-                    return self.limit("max_output_bytes")
                 return self.limit("memory_bytes")
             if kind == "RecursionError":
                 return self.limit("max_recursion_depth")
@@ -536,6 +608,17 @@ def _code_error(exc: MontySyntaxError | MontyRuntimeError, kind: str, message: s
     )
 
 
+def _code_key(code: str) -> bytes:
+    return hashlib.blake2b(code.encode("utf-8"), digest_size=16).digest()
+
+
+def _close_quietly(session: MontySession) -> None:
+    try:
+        session.__exit__(None, None, None)
+    except MontyError:
+        logger.debug("sandbox session ended with its worker gone", exc_info=True)
+
+
 class Sandbox:
     """A pool of Monty workers that runs agent code against a set of tools.
 
@@ -561,12 +644,28 @@ class Sandbox:
         self.limiter = anyio.CapacityLimiter(self._max_workers)
         self._pool: Monty | None = None
         self._starting = anyio.Lock()
+        # Warm type-checked sessions by tree (see take_warm), prepared by one background thread.
+        self._warm: OrderedDict[int, tuple[ToolTree, MontySession, float]] = OrderedDict()
+        self._warming: set[int] = set()
+        self._warm_lock = threading.Lock()
+        self._warmer: ThreadPoolExecutor | None = None
+        # Code that passed the type check, by code digest, with the tree it was checked on.
+        self._verdicts: OrderedDict[bytes, tuple[ToolTree]] = OrderedDict()
 
     @property
     def pool(self) -> Monty:
         if self._pool is None:
             raise RuntimeError("the sandbox pool is not started")
         return self._pool
+
+    async def start(self) -> None:
+        """Start the worker pool now (it otherwise starts with the first run)."""
+        await self._ensure_pool()
+
+    @property
+    def started(self) -> bool:
+        """Whether the worker pool is running."""
+        return self._pool is not None
 
     async def _ensure_pool(self) -> None:
         async with self._starting:
@@ -578,6 +677,116 @@ class Sandbox:
                 )
                 await anyio.to_thread.run_sync(pool.__enter__)
                 self._pool = pool
+                self._warmer = ThreadPoolExecutor(1, thread_name_prefix="sandbox-warm")
+
+    def checkout(self, tree: ToolTree, *, check: bool = True) -> MontySession:
+        """A new (not yet entered) worker session for ``tree``, with this sandbox's limits,
+        type-checking what it is fed when ``check`` and the sandbox checks this tree."""
+        limits: ResourceLimits = {
+            "max_feed_duration_secs": self.limits.wall_time,
+            "max_memory": self.limits.memory_bytes,
+            "max_recursion_depth": self.limits.max_recursion_depth,
+            "max_suspensions": self.limits.max_tool_calls + _SUSPENSION_HEADROOM,
+        }
+        return self.pool.checkout(
+            external_modules={"tools": tree.module},
+            limits=limits,
+            # Stubs are what the checker is for; code with no tools gains little but its cost.
+            type_check=check and self._checks(tree),
+            type_check_format="concise",
+        )
+
+    def passed_check(self, tree: ToolTree, code: str) -> bool:
+        """Whether this very code passed the type check on this tree before (a verdict is
+        final: the same code against the same stubs checks the same)."""
+        with self._warm_lock:
+            entry = self._verdicts.get(_code_key(code))
+            if entry is None or entry[0] is not tree:
+                return False
+            self._verdicts.move_to_end(_code_key(code))
+            return True
+
+    def record_pass(self, tree: ToolTree, code: str) -> None:
+        """Remember that ``code`` passed the type check on ``tree``."""
+        if not self._checks(tree):
+            return
+        with self._warm_lock:
+            # Holding the tree keeps its id from being reused by another while remembered.
+            self._verdicts[_code_key(code)] = (tree,)
+            self._verdicts.move_to_end(_code_key(code))
+            while len(self._verdicts) > _VERDICTS:
+                self._verdicts.popitem(last=False)
+
+    def _checks(self, tree: ToolTree) -> bool:
+        return self.type_check and bool(tree.tools)
+
+    def take_warm(self, tree: ToolTree) -> MontySession | None:
+        """An entered session for ``tree`` whose prelude has run and whose type checker has
+        warmed up, or None.
+
+        A session's first type check costs ~10 ms (the checker reads the builtins), later ones
+        well under 1 ms, and a session cannot be reset between runs: so one run's session
+        is never reused, but when a run ends another is prepared (:meth:`want_warm`) and the
+        next run of the same tree finds one that paid the cost off its critical path.
+        """
+        if not self._checks(tree):
+            return None
+        with self._warm_lock:
+            entry = self._warm.pop(id(tree), None)
+        if entry is None:
+            return None
+        _, session, made = entry
+        if time.monotonic() - made > _WARM_MAX_AGE:
+            _close_quietly(session)
+            return None
+        return session
+
+    def want_warm(self, tree: ToolTree) -> None:
+        """Prepare a warm session for ``tree`` in the background unless one is ready or on
+        its way (only for type-checked trees)."""
+        if not self._checks(tree):
+            return
+        key = id(tree)
+        with self._warm_lock:
+            if self._warmer is None or key in self._warm or key in self._warming:
+                return
+            self._warming.add(key)
+            self._warmer.submit(self._prepare_warm, tree)
+
+    def settle_warm(self) -> None:
+        """Block until the warm sessions asked for so far are prepared (tests, benchmarks)."""
+        warmer = self._warmer
+        if warmer is not None:
+            warmer.submit(lambda: None).result()
+
+    def warm_sessions(self) -> int:
+        """How many warm sessions are ready now."""
+        with self._warm_lock:
+            return len(self._warm)
+
+    def _prepare_warm(self, tree: ToolTree) -> None:
+        key = id(tree)
+        session: MontySession | None = None
+        try:
+            session = self.checkout(tree)
+            session.__enter__()
+            session.feed_run(tree.prelude)
+            session.feed_run(", ".join([_WARM_UP, *tree.touched]))
+        except Exception:  # a warm session is an optimisation: never let it fail a run
+            logger.debug("could not prepare a warm sandbox session", exc_info=True)
+            if session is not None:
+                _close_quietly(session)
+            session = None
+        evicted: list[MontySession] = []
+        with self._warm_lock:
+            self._warming.discard(key)
+            if session is not None and self._warmer is not None and key not in self._warm:
+                self._warm[key] = (tree, session, time.monotonic())
+                session = None
+                while len(self._warm) > _WARM_SESSIONS:
+                    evicted.append(self._warm.popitem(last=False)[1][1])
+        for stale in [*evicted, *([session] if session is not None else [])]:
+            _close_quietly(stale)
 
     async def run(self, code: str, tools: Sequence[ToolSpec], handler: Handler) -> Outcome:
         """Run ``code`` with ``tools`` reachable; every host call goes to ``handler``.
@@ -613,6 +822,15 @@ class Sandbox:
         """Stop the worker processes (explicitly: Monty may abort at interpreter exit otherwise)."""
         async with self._starting:
             pool, self._pool = self._pool, None
-            if pool is not None:
-                with anyio.CancelScope(shield=True):
+            with self._warm_lock:
+                warmer, self._warmer = self._warmer, None
+            with anyio.CancelScope(shield=True):
+                if warmer is not None:
+                    await anyio.to_thread.run_sync(warmer.shutdown)
+                with self._warm_lock:
+                    warm = [session for _, session, _ in self._warm.values()]
+                    self._warm.clear()
+                for session in warm:
+                    _close_quietly(session)
+                if pool is not None:
                     await anyio.to_thread.run_sync(pool.__exit__, None, None, None)

@@ -56,6 +56,9 @@ class ToolTree:
     shadowed: tuple[str, ...]
     tools: tuple[str, ...]
     """Addresses of the tools reachable in this tree."""
+    touched: tuple[str, ...] = ()
+    """One tool per stub module, as code names it (``tools.github.work.issues.create``):
+    naming them warms the type checker up on the tree's stubs."""
 
 
 def _host_function(*args: Any, **kwargs: Any) -> Any:
@@ -96,6 +99,7 @@ def _build(tools: frozenset[ToolSpec]) -> ToolTree:
     shadowed: list[str] = []
     reachable: list[str] = []
     modules: set[tuple[str, ...]] = set()
+    touched: dict[tuple[str, ...], str] = {}
     for spec in sorted(tools, key=lambda s: s.path):
         if not spec.path or spec.path in namespaces or spec.path[0] in BUILTINS:
             shadowed.append(spec.address)
@@ -107,7 +111,10 @@ def _build(tools: frozenset[ToolSpec]) -> ToolTree:
         reachable.append(spec.address)
         if len(spec.path) > 1:
             modules.add(spec.path[:-1])
+        touched.setdefault(spec.path[:-1], "tools." + ".".join(spec.path))
     # Importing each module that holds tools tells the type checker the submodules exist
     # (otherwise ty reports "possibly-missing-submodule" on every call).
     prelude = "\n".join(["import tools", *(f"import tools.{'.'.join(m)}" for m in sorted(modules))])
-    return ToolTree(root.build(True), prelude, tuple(shadowed), tuple(reachable))
+    return ToolTree(
+        root.build(True), prelude, tuple(shadowed), tuple(reachable), tuple(touched.values())
+    )
