@@ -6,6 +6,7 @@ import contextlib
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -15,11 +16,14 @@ from tests.servers import free_port
 
 
 @contextlib.contextmanager
-def run_app(data_dir: Path) -> Iterator[tuple[str, str]]:
-    """Run the server app (lifespan on: it opens the Executor) with uvicorn in a thread on a
-    free loopback port; yield its base URL and bearer token; stop it after."""
-    port = free_port()
-    app = create_app(ServerSettings(host="127.0.0.1", port=port, data_dir=data_dir))
+def run_app(
+    data_dir: Path, *, port: int | None = None, **settings: Any
+) -> Iterator[tuple[str, str]]:
+    """Run the server app (lifespan on: it opens the Executor) with uvicorn in a thread on
+    ``port`` (default: a free loopback port); yield its base URL and bearer token; stop it
+    after. ``settings`` are further :class:`ServerSettings` fields."""
+    port = port or free_port()
+    app = create_app(ServerSettings(host="127.0.0.1", port=port, data_dir=data_dir, **settings))
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -191,7 +191,7 @@ async def test_stdio_serves_the_same_tools_and_runs_code(
     executable = Path(sys.executable).parent / "executor"
     parameters = StdioServerParameters(
         command=str(executable),
-        args=["mcp"],
+        args=["mcp", "--in-process"],
         env={**os.environ, "EXECUTOR_DATA_DIR": str(data_dir)},
     )
     async with Client(parameters) as client:

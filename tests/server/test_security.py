@@ -13,7 +13,7 @@ import pytest
 
 from executor import InvalidInputError, __version__
 from executor.server import ServerSettings, create_app
-from executor.server.security import load_or_create_token
+from executor.server.security import AGENT_TOKEN_FILE, load_or_create_token, session_value
 from tests.server import run_app
 
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
@@ -157,18 +157,22 @@ async def test_the_agent_token_opens_mcp_but_not_the_management_api(
     assert policy.json()["error"]["code"] == "forbidden"
 
 
-@pytest.mark.parametrize("query", ["approval=browser", "approval=native", "tools=direct"])
-async def test_modes_not_served_yet_are_refused_not_served_as_model(
+@pytest.mark.parametrize("query", ["approval=auto", "approval=Model", "tools=all"])
+async def test_unknown_modes_are_refused_not_served_as_model(
     server: tuple[str, str], query: str
 ) -> None:
     url, token = server
     headers = {**MCP_HEADERS, "Authorization": f"Bearer {token}"}
     async with httpx2.AsyncClient() as http:
         refused = await http.post(f"{url}/mcp?{query}", json=PING, headers=headers)
-        model = await http.post(f"{url}/mcp?approval=model", json=PING, headers=headers)
+        served = [
+            await http.post(f"{url}/mcp?{known}", json=PING, headers=headers)
+            for known in ("approval=model", "approval=browser", "approval=native", "tools=direct")
+        ]
     assert refused.status_code == 400
-    assert "not available yet" in refused.json()["error"]["message"]
-    assert "not available yet" not in model.text  # model mode goes through to the SDK
+    assert "Unknown" in refused.json()["error"]["message"]
+    # The known modes go through to the SDK (which wants a session for a bare ping).
+    assert all("mode" not in response.text for response in served)
 
 
 def test_a_token_file_readable_by_others_is_refused(tmp_path: Path) -> None:
@@ -196,3 +200,79 @@ async def test_unknown_paths_outside_the_api_answer_in_json(server: tuple[str, s
         response = await http.get(f"{url}/nope", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+# -- the browser's session: the token link and the cookie -------------------------------------
+
+
+def _cookie(url: str, token: str) -> dict[str, str]:
+    return {"Cookie": f"executor_session_{_port(url)}={session_value(token)}"}
+
+
+async def test_the_token_link_redirects_without_the_token(server: tuple[str, str]) -> None:
+    url, token = server
+    async with httpx2.AsyncClient() as http:
+        response = await http.get(f"{url}/approvals?x=1&token={token}")
+        hostile = await http.get(f"{url}//elsewhere.example/?token={token}")
+    assert response.status_code == 303
+    assert response.headers["location"] == f"{url}/approvals?x=1"
+    assert response.headers["cache-control"] == "no-store"
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith(f"executor_session_{_port(url)}={session_value(token)};")
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/" in cookie
+    assert "Secure" not in cookie
+    assert token not in cookie
+    # A path that looks like another host stays on this server.
+    assert hostile.headers["location"] == f"{url}//elsewhere.example/"
+
+
+@pytest.mark.parametrize("which", ["wrong", "agent", "blank"])
+async def test_a_bad_token_link_sets_no_cookie(
+    server: tuple[str, str], data_dir: Path, which: str
+) -> None:
+    url, _ = server
+    given = {
+        "wrong": "not-the-token",
+        "agent": load_or_create_token(data_dir, AGENT_TOKEN_FILE),
+        "blank": "",
+    }[which]
+    async with httpx2.AsyncClient() as http:
+        response = await http.get(f"{url}/?token={given}")
+    assert response.status_code == 401
+    assert response.headers["content-type"].startswith("text/html")
+    assert "set-cookie" not in response.headers
+    assert "executor web" in response.text
+
+
+async def test_the_cookie_opens_pages_and_the_api_but_not_mcp(server: tuple[str, str]) -> None:
+    url, token = server
+    async with httpx2.AsyncClient(headers=_cookie(url, token)) as http:
+        assert (await http.get(f"{url}/")).status_code == 200
+        assert (await http.get(f"{url}/api/integrations")).status_code == 200
+        mcp = await http.post(f"{url}/mcp", json=PING, headers=MCP_HEADERS)
+    assert mcp.status_code == 401
+    # A cookie for another port (another server on this host), or forged, opens nothing.
+    other = {"Cookie": f"executor_session_{_port(url) + 1}={session_value(token)}"}
+    forged = {"Cookie": f"executor_session_{_port(url)}={session_value('guess')}"}
+    async with httpx2.AsyncClient() as http:
+        for headers in (other, forged):
+            assert (await http.get(f"{url}/", headers=headers)).status_code == 401
+            assert (await http.get(f"{url}/api/integrations", headers=headers)).status_code == 401
+
+
+async def test_a_cookie_request_that_changes_something_needs_the_origin(
+    server: tuple[str, str],
+) -> None:
+    url, token = server
+    rule = {"pattern": "*", "action": "allow"}
+    async with httpx2.AsyncClient(headers=_cookie(url, token)) as http:
+        without = await http.post(f"{url}/api/policies", json=rule)
+        same = await http.post(f"{url}/api/policies", json=rule, headers={"Origin": url})
+        bearer = await http.post(
+            f"{url}/api/policies", json=rule, headers={"Authorization": f"Bearer {token}"}
+        )
+    assert without.status_code == 403
+    assert without.json()["error"]["code"] == "forbidden_origin"
+    assert same.status_code == 201
+    # A bearer token is no ambient credential: scripts and the CLI need no Origin.
+    assert bearer.status_code == 201

@@ -32,7 +32,7 @@ from executor import __version__
 from executor.core import Executor
 from executor.errors import ERROR_TABLE, ExecutorError, InvalidInputError
 from executor.executions import RESUME_ACTIONS, ResumeAction
-from executor.models import POLICY_ACTIONS, PolicyAction, PolicyScope
+from executor.models import POLICY_ACTIONS, REVIEW_MODES, PolicyAction, PolicyScope
 
 logger = logging.getLogger(__name__)
 
@@ -198,9 +198,43 @@ async def _get_integration(call: Call) -> Any:
 
 async def _add_integration(call: Call) -> Any:
     body = call.body
-    return await call.ex.sources.add_openapi(
-        body["slug"], body["spec"], base_url=body.get("base_url")
+    return await call.ex.sources.add(
+        body.get("slug"),
+        body.get("kind"),
+        source=body.get("spec"),
+        base_url=body.get("base_url"),
+        options=body.get("options"),
+        review_changes=body.get("review_changes"),
+        review_mode=body.get("review_mode"),
     )
+
+
+async def _detect_source(call: Call) -> Any:
+    candidates = await call.ex.sources.detect(call.body["source"])
+    return {"candidates": candidates}
+
+
+async def _configure_integration(call: Call) -> Any:
+    body = call.body
+    return await call.ex.sources.configure(
+        call.params["slug"],
+        review_changes=body.get("review_changes"),
+        review_mode=body.get("review_mode"),
+    )
+
+
+async def _list_reviews(call: Call) -> Any:
+    return [
+        {**asdict(review), "changed_fields": list(review.changed_fields)}
+        for review in await call.ex.sources.pending_reviews(call.params.get("integration"))
+    ]
+
+
+async def _review_tools(call: Call) -> Any:
+    decided = await call.ex.sources.review(
+        call.params["slug"], call.body.get("tools"), action=call.body["action"]
+    )
+    return {"integration": call.params["slug"], "action": call.body["action"], "tools": decided}
 
 
 async def _refresh_integration(call: Call) -> Any:
@@ -304,6 +338,38 @@ async def _get_execution(call: Call) -> Any:
     return await call.ex.runs.get(call.params["execution_id"])
 
 
+async def _list_toolkits(call: Call) -> Any:
+    return await call.ex.toolkits.list()
+
+
+async def _get_toolkit(call: Call) -> Any:
+    return await call.ex.toolkits.get(call.params["toolkit"])
+
+
+async def _create_toolkit(call: Call) -> Any:
+    body = call.body
+    return await call.ex.toolkits.create(
+        body["slug"],
+        patterns=body["patterns"],
+        policies=body.get("policies", ()),
+        description=body.get("description", ""),
+    )
+
+
+async def _update_toolkit(call: Call) -> Any:
+    body = call.body
+    return await call.ex.toolkits.update(
+        call.params["toolkit"],
+        patterns=body.get("patterns"),
+        policies=body.get("policies"),
+        description=body.get("description"),
+    )
+
+
+async def _delete_toolkit(call: Call) -> Any:
+    await call.ex.toolkits.remove(call.params["toolkit"])
+
+
 # -- the route table --------------------------------------------------------------------------
 
 _STRING = {"type": "string", "minLength": 1}
@@ -317,7 +383,36 @@ def _path(name: str, description: str) -> Param:
 _SLUG = _path("slug", "The integration's slug.")
 _ADDRESS = _path("address", "A tool address: integration.connection.tool.")
 _EXECUTION = _path("execution_id", "The execution (run) id.")
+_TOOLKIT = _path("toolkit", "The toolkit's slug.")
+_TOOLKIT_FIELDS: dict[str, Any] = {
+    "patterns": {
+        "type": "array",
+        "items": _STRING,
+        "minItems": 1,
+        "description": "Address patterns, as in policies: '*', 'github.*', an address.",
+    },
+    "policies": {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "properties": {"pattern": _STRING, "action": {"enum": list(POLICY_ACTIONS)}},
+            "required": ["pattern", "action"],
+        },
+        "description": "Rules that apply only through this toolkit, first match first.",
+    },
+    "description": {"type": "string"},
+}
 _BY_INTEGRATION = Param("integration", {"type": "string"}, "Only this integration.")
+_REVIEW_FIELDS: dict[str, Any] = {
+    "review_changes": {
+        "type": "boolean",
+        "description": "Hold tools a refresh adds or changes until a person reviews them.",
+    },
+    "review_mode": {
+        "enum": list(REVIEW_MODES),
+        "description": "While held, a changed tool serves its reviewed definition, or is blocked.",
+    },
+}
 
 ROUTES: tuple[Endpoint, ...] = (
     Endpoint("GET", "/health", _health, "Liveness and version (no token needed).", public=True),
@@ -327,17 +422,78 @@ ROUTES: tuple[Endpoint, ...] = (
         "POST",
         "/integrations",
         _add_integration,
-        "Add an OpenAPI integration from a URL, a file path, spec text or a spec object.",
+        "Add an integration from a URL, a file path, a document's text or a document object. "
+        "Without kind the source is detected; without slug one comes from its title.",
         body={
             "type": "object",
             "properties": {
                 "slug": _STRING,
+                "kind": {**_STRING, "description": "A source kind: openapi, graphql, mcp, …"},
                 "spec": {"type": ["string", "object"]},
                 "base_url": {"type": "string"},
+                "options": {"type": "object", "description": "Plugin-specific source options."},
+                **_REVIEW_FIELDS,
             },
-            "required": ["slug", "spec"],
         },
         status=201,
+    ),
+    Endpoint(
+        "POST",
+        "/sources/detect",
+        _detect_source,
+        "Detect which source kinds can read a URL, a file path or a document, best first.",
+        body={
+            "type": "object",
+            "properties": {"source": {"type": ["string", "object"]}},
+            "required": ["source"],
+        },
+        response={
+            "type": "object",
+            "properties": {
+                "candidates": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "kind": {"type": "string"},
+                            "confidence": {"type": "number"},
+                            "reason": {"type": "string"},
+                        },
+                    },
+                }
+            },
+        },
+    ),
+    Endpoint(
+        "PATCH",
+        "/integrations/{slug}",
+        _configure_integration,
+        "Change whether refreshes hold tool changes for review, and how.",
+        (_SLUG,),
+        body={"type": "object", "properties": _REVIEW_FIELDS},
+    ),
+    Endpoint(
+        "GET",
+        "/reviews",
+        _list_reviews,
+        "Tool changes held for review, with the reviewed and the proposed definitions.",
+        (_BY_INTEGRATION,),
+        response=_OBJECTS,
+    ),
+    Endpoint(
+        "POST",
+        "/integrations/{slug}/reviews",
+        _review_tools,
+        "Accept or reject held tool changes of an integration (all of them without tools).",
+        (_SLUG,),
+        body={
+            "type": "object",
+            "properties": {
+                "action": {"enum": ["accept", "reject"]},
+                "tools": {"type": "array", "items": _STRING},
+            },
+            "required": ["action"],
+        },
     ),
     Endpoint(
         "POST",
@@ -492,6 +648,37 @@ ROUTES: tuple[Endpoint, ...] = (
             "properties": {"action": {"enum": list(RESUME_ACTIONS)}, "content": {"type": "object"}},
             "required": ["action"],
         },
+    ),
+    Endpoint("GET", "/toolkits", _list_toolkits, "List toolkits.", response=_OBJECTS),
+    Endpoint("GET", "/toolkits/{toolkit}", _get_toolkit, "Get one toolkit.", (_TOOLKIT,)),
+    Endpoint(
+        "POST",
+        "/toolkits",
+        _create_toolkit,
+        "Create a toolkit: the tools matching its address patterns, served at "
+        "/mcp/toolkits/<slug>, with policy rules that apply only through it.",
+        body={
+            "type": "object",
+            "properties": {"slug": _STRING, **_TOOLKIT_FIELDS},
+            "required": ["slug", "patterns"],
+        },
+        status=201,
+    ),
+    Endpoint(
+        "PATCH",
+        "/toolkits/{toolkit}",
+        _update_toolkit,
+        "Change a toolkit's patterns, policies or description (the others stay).",
+        (_TOOLKIT,),
+        body={"type": "object", "properties": _TOOLKIT_FIELDS},
+    ),
+    Endpoint(
+        "DELETE",
+        "/toolkits/{toolkit}",
+        _delete_toolkit,
+        "Remove a toolkit (its tools stay in the catalog).",
+        (_TOOLKIT,),
+        status=204,
     ),
 )
 

@@ -1,4 +1,5 @@
-"""The one ASGI app of the local server: ``/mcp`` (streamable HTTP) and ``/api`` (JSON).
+"""The one ASGI app of the local server: ``/mcp`` (streamable HTTP), ``/api`` (JSON) and the
+web UI (``/``, ``/approvals``).
 
 The Executor is opened in the app's lifespan, and the MCP session manager runs inside it, so
 both live exactly as long as the server.
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import anyio
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -20,14 +22,16 @@ from starlette.middleware import Middleware
 
 from executor.core import Executor
 from executor.server.api import http_error, mount_api
-from executor.server.mcp import create_server
+from executor.server.mcp import MCPSettings, create_server, toolkit_route
 from executor.server.security import (
     AGENT_TOKEN_FILE,
+    TOKEN_FILE,
     LocalSecurity,
     allowed_hosts,
     check_bind_host,
     load_or_create_token,
 )
+from executor.server.web import WebUI
 from executor.settings import Settings
 
 DEFAULT_HOST = "127.0.0.1"
@@ -43,6 +47,8 @@ class ServerSettings:
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     data_dir: Path = field(default_factory=lambda: Settings.from_env().data_dir)
+    #: MCP browser approval mode: how long `resume` waits for the person's decision.
+    approval_timeout: float = MCPSettings.approval_timeout
 
     @property
     def url(self) -> str:
@@ -69,7 +75,16 @@ def create_app(
             raise RuntimeError("the Executor is not open (the app's lifespan has not started)")
         return opened[0]
 
-    mcp_server = create_server(current_executor)
+    web = WebUI(
+        current_executor,
+        url=settings.url,
+        agent_token=agent_token,
+        token_file=settings.data_dir / TOKEN_FILE,
+    )
+    mcp = create_server(
+        current_executor, settings=MCPSettings(approval_timeout=settings.approval_timeout)
+    )
+    mcp_server = mcp.server
     hosts = sorted(allowed_hosts(settings.port, settings.host))
     mcp_app = mcp_server.streamable_http_app(
         streamable_http_path="/mcp",
@@ -83,19 +98,30 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        async with factory() as executor, mcp_server.session_manager.run():
+        async with (
+            factory() as executor,
+            mcp_server.session_manager.run(),
+            anyio.create_task_group() as tasks,
+        ):
             opened.append(executor)
+            # Tells connected agents when the tool list changes (this and other processes).
+            tasks.start_soon(mcp.announcer.run, current_executor)
             try:
                 yield {"executor": executor}
             finally:
+                tasks.cancel_scope.cancel()
                 opened.clear()
 
     return Starlette(
         routes=[
             # The JSON API, /api/health and /api/openapi.json included.
             mount_api(current_executor),
+            # The web UI's pages; the browser signs in with a ?token= link (see security.py).
+            *web.routes,
             # The SDK's own route for /mcp, without a Mount: a Mount would redirect /mcp to /mcp/.
             *mcp_app.routes,
+            # Toolkits: the same MCP endpoint, scoped by the slug in the path.
+            toolkit_route(mcp_app.routes[0], current_executor),
         ],
         middleware=[
             Middleware(
@@ -104,6 +130,7 @@ def create_app(
                 agent_token=agent_token,
                 port=settings.port,
                 host=settings.host,
+                page_refusal=web.refusal,
             )
         ],
         lifespan=lifespan,
