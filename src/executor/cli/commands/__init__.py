@@ -1,0 +1,1 @@
+"""One module per command group; each function takes (args, ctx) and returns an exit code."""
