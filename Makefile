@@ -18,8 +18,12 @@ $(STAMP_RUN): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
-$(STAMP_DEV): pyproject.toml | $(BIN)/python
+# The example third-party source plugin is installed too: the tests prove the plugin seam with it.
+EXAMPLE_PLUGIN := examples/plugins/executor-openrpc
+
+$(STAMP_DEV): pyproject.toml $(EXAMPLE_PLUGIN)/pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e $(EXAMPLE_PLUGIN)
 	touch $@ $(STAMP_RUN)
 
 run: $(STAMP_RUN)
@@ -51,6 +55,9 @@ bench: $(STAMP_DEV)
 	$(BIN)/python bench/search.py
 	$(BIN)/python bench/import_openapi.py
 	$(BIN)/python bench/execute.py
+	$(BIN)/python bench/mcp_overhead.py
+	$(BIN)/python bench/throughput.py
+	$(BIN)/python bench/refresh.py
 
 clean:
 	rm -rf $(VENV) $(NPM_DIR)/node_modules .pytest_cache .mypy_cache .ruff_cache

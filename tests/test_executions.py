@@ -8,6 +8,7 @@ import sys
 import textwrap
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -169,6 +170,43 @@ async def test_a_late_resume_says_the_execution_expired(
         assert (await ex.runs.get(paused.id)).status == "expired"
 
 
+async def test_a_long_running_executor_expires_overdue_executions_on_its_own(
+    database: Database, data_dir: Path, petstore: tuple[PetStore, str]
+) -> None:
+    async with Executor.open(
+        data_dir=data_dir,
+        database_url=database.url,
+        database_schema=database.schema,
+        execution_ttl=timedelta(seconds=-1),
+        expiry_sweep=0.02,
+    ) as ex:
+        swept = anyio.Event()
+        expire = ex.store.expire_executions
+
+        async def expire_and_tell(workspace_id: str, **kwargs: Any) -> int:
+            changed = await expire(workspace_id, **kwargs)
+            if changed:
+                swept.set()
+            return changed
+
+        ex.store.expire_executions = expire_and_tell  # type: ignore[method-assign]
+        await _connect(ex, petstore)
+        paused = await ex.execute(f"{CREATE}(name='Tom')")
+        assert paused.status == "paused"
+        with anyio.fail_after(10):
+            await swept.wait()
+        # Read the row as stored (runs.get would expire it itself).
+        run = await ex.store.get_run(ex.workspace_id, paused.id)
+        assert run is not None and run.status == "expired"
+
+
+async def test_a_fresh_executor_warms_up_before_its_first_execution(ex: Executor) -> None:
+    with anyio.fail_after(30):
+        await ex.ready()
+    assert ex.executions.sandbox.started
+    assert (await ex.execute("6 * 7")).result == 42
+
+
 async def test_an_unknown_execution_id_is_not_found(ex: Executor) -> None:
     with pytest.raises(NotFoundError):
         await ex.resume("0" * 32)
@@ -285,3 +323,18 @@ async def test_history_written_before_a_cancelled_close_is_kept(
         record = await ex.runs.get(run.id)
     assert record.status == "completed"
     assert [call.address for call in record.calls] == ["petstore.work.pets.list_pets"]
+
+
+async def test_runs_can_be_listed_by_status_for_the_approvals_inbox(
+    ex: Executor, petstore: tuple[PetStore, str]
+) -> None:
+    await _connect(ex, petstore)
+    done = await ex.execute("1 + 1")
+    first = await ex.execute(f"{CREATE}(name='Tom')")
+    second = await ex.execute(f"{CREATE}(name='Kit')")
+    await ex.resume(first.id, "cancel")
+    paused = await ex.runs.list(status="paused")
+    assert [run.id for run in paused] == [second.id]
+    assert paused[0].pending is not None and paused[0].pending["arguments"] == {"name": "Kit"}
+    assert {run.id for run in await ex.runs.list(status="completed")} == {done.id}
+    assert {run.id for run in await ex.runs.list()} >= {done.id, first.id, second.id}

@@ -3,7 +3,8 @@
 The public API is what this module lists in ``__all__``; everything else is internal.
 """
 
-from executor.core import Executor
+from typing import TYPE_CHECKING
+
 from executor.errors import (
     AlreadyExistsError,
     ApprovalDeclinedError,
@@ -39,11 +40,40 @@ from executor.models import (
     SearchHit,
     SearchResults,
     Tool,
+    Toolkit,
+    ToolkitPolicy,
+    ToolReview,
 )
 from executor.results import ToolResult
-from executor.sandbox import SandboxLimits
-from executor.sources.base import FetchPolicy
-from executor.sync import SyncExecutor
+
+if TYPE_CHECKING:
+    from executor.core import Executor
+    from executor.sandbox import SandboxLimits
+    from executor.sources.base import Detection, FetchPolicy, SourceConfig
+    from executor.sync import SyncExecutor
+
+#: Names imported on first use: they pull in the database, the sandbox and the HTTP stack,
+#: which the CLI's fast paths (``executor --version``, ``executor call``) must not pay for.
+_LAZY = {
+    "Executor": "executor.core",
+    "Detection": "executor.sources.base",
+    "FetchPolicy": "executor.sources.base",
+    "SourceConfig": "executor.sources.base",
+    "SandboxLimits": "executor.sandbox",
+    "SyncExecutor": "executor.sync",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'executor' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __version__ = "0.1.0"
 
@@ -56,6 +86,7 @@ __all__ = [
     "AuthRequiredError",
     "CodeError",
     "Connection",
+    "Detection",
     "Execution",
     "ExecutionConflictError",
     "ExecutionExpiredError",
@@ -76,6 +107,7 @@ __all__ = [
     "SearchResults",
     "SecretError",
     "SnapshotIncompatibleError",
+    "SourceConfig",
     "SpecError",
     "StorageError",
     "SyncExecutor",
@@ -83,7 +115,10 @@ __all__ = [
     "ToolBlockedError",
     "ToolNotFoundError",
     "ToolResult",
+    "ToolReview",
     "ToolTimeoutError",
+    "Toolkit",
+    "ToolkitPolicy",
     "UpstreamError",
     "__version__",
 ]

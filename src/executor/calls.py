@@ -40,6 +40,7 @@ from executor.redact import RedactingFilter, redact
 from executor.results import ToolResult, failure
 from executor.sources.base import PluginCall
 from executor.store import CallRecord
+from executor.toolkits import contains, current_toolkit
 
 if TYPE_CHECKING:
     from executor.core import Executor
@@ -177,11 +178,22 @@ class CallPipeline:
                 auth=resolved_auth.applied,
                 http=self._executor.http_client(tool.connection),
                 timeout=self._executor.call_timeout(tool.connection),
+                integration=tool.connection.integration,
+                connection_id=tool.connection.id,
+                address=tool.address,
             )
         )
 
     async def resolve(self, address: str) -> ResolvedTool:
-        """Find the tool behind an address, or raise ``tool_not_found`` with suggestions."""
+        """Find the tool behind an address, or raise ``tool_not_found`` with suggestions.
+        Working through a toolkit, a tool outside it is not found either."""
+        resolved = await self._resolve(address)
+        toolkit = current_toolkit(self._executor.workspace_id)
+        if toolkit is not None and not contains(toolkit, resolved.address):
+            raise await self._not_found(address)
+        return resolved
+
+    async def _resolve(self, address: str) -> ResolvedTool:
         cached = self._resolved.get(address)
         if cached is not None:
             return cached
@@ -194,6 +206,8 @@ class CallPipeline:
         integration = await store.get_integration(workspace, parts.integration)
         connection = await store.get_connection(workspace, parts.integration, parts.connection)
         stored = await store.get_tool_definition(workspace, parts.integration, parts.tool)
+        if integration is not None and connection is not None and stored is None:
+            await self._check_held(parts)
         if integration is None or connection is None or stored is None:
             raise await self._not_found(address, parts)
         resolved = ResolvedTool(
@@ -266,6 +280,39 @@ class CallPipeline:
             answer = await answer
         if not answer:
             raise ApprovalDeclinedError(f"A human declined the call to {tool.address}.")
+
+    async def ask_human(self, request: ApprovalRequest) -> bool | None:
+        """Ask the approval callback (a source plugin relaying an upstream's question):
+        True or False, or None when there is no callback."""
+        if self._on_approval is None:
+            return None
+        answer = self._on_approval(request)
+        if inspect.isawaitable(answer):
+            answer = await answer
+        return bool(answer)
+
+    async def _check_held(self, parts: Address) -> None:
+        """Raise ``tool_blocked`` for a tool that is not served because a change to it is held
+        for review (docs/sources.md, "Refresh and review")."""
+        executor = self._executor
+        review = await executor.store.get_tool_review(
+            executor.workspace_id, parts.integration, parts.tool
+        )
+        if review is None:
+            return
+        if review.status == "rejected":
+            raise ToolBlockedError(
+                f"{parts} was added by a refresh of {parts.integration} and rejected in review.",
+                details={"review": "rejected", "change": review.change},
+            )
+        raise ToolBlockedError(
+            f"{parts} is held for review: its definition "
+            f"{'is new' if review.change == 'added' else 'changed'} since a person last "
+            "reviewed it.",
+            hint=f"A person can accept it with sources.review('{parts.integration}', "
+            f"['{parts.tool}']).",
+            details={"review": "pending", "change": review.change},
+        )
 
     async def _not_found(self, address: str, parts: Address | None = None) -> ExecutorError:
         executor = self._executor

@@ -2,30 +2,33 @@
 
 from __future__ import annotations
 
+import builtins
 import contextlib
-import json
+import logging
 import math
-import os
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import replace
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import asdict, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import anyio
 import httpx2
 
-from executor.addresses import check_slug
+from executor.addresses import MAX_SLUG, check_slug, is_identifier, to_identifier
 from executor.audit import AuditWriter
 from executor.auth import normalize_auth, replace_fields, secret_fields
 from executor.calls import ApprovalCallback, CallPipeline
-from executor.errors import AlreadyExistsError, InvalidInputError, NotFoundError
+from executor.errors import AlreadyExistsError, ExecutorError, InvalidInputError, NotFoundError
 from executor.executions import DEFAULT_TTL, Executions, ResumeAction
 from executor.models import (
     POLICY_ACTIONS,
+    REVIEW_MODES,
+    ApprovalRequest,
     Connection,
     Execution,
     Integration,
@@ -33,12 +36,15 @@ from executor.models import (
     PolicyAction,
     PolicyScope,
     RefreshReport,
+    ReviewMode,
     SearchHit,
     SearchResults,
     Tool,
     ToolDefinition,
+    ToolReview,
 )
 from executor.policy import PolicySet, check_pattern
+from executor.refresh import plan_mode, plan_refresh, plan_review
 from executor.results import ToolResult
 from executor.sandbox import SandboxLimits
 from executor.secrets import (
@@ -49,6 +55,7 @@ from executor.secrets import (
 )
 from executor.settings import Settings
 from executor.sources.base import (
+    Detection,
     FetchPolicy,
     PluginRegistry,
     Progress,
@@ -56,8 +63,15 @@ from executor.sources.base import (
     SourceConfig,
     SourcePlugin,
 )
+from executor.sources.detect import CONFIDENT, describe_candidates, detect_source, source_config
 from executor.sources.fetch import guarded_client, warm_up_tls
-from executor.store import RunRecord, Store, StoredTool, definition_hash
+from executor.store import RunRecord, Store, StoredTool, ToolPlan, ToolState
+from executor.toolkits import Toolkits, contains, current_toolkit, toolkit_rules
+
+_logger = logging.getLogger("executor.core")
+
+#: Seconds between sweeps that mark overdue paused executions expired.
+EXPIRY_SWEEP = 60.0
 
 
 class Executor:
@@ -107,6 +121,12 @@ class Executor:
         self.policies = Policies(self)
         self.secrets = Secrets(self)
         self.runs = Runs(self)
+        self._warmed = anyio.Event()
+        # Background chores (warm-up, expiry sweeps): cancelled when the executor closes.
+        self._chores: list[anyio.CancelScope] = []
+        self._closing = False
+        self.toolkits = Toolkits(self)
+        self._catalog_listeners: dict[object, Callable[[], None]] = {}
         self.executions = Executions(self, key=key, limits=sandbox_limits, ttl=execution_ttl)
 
     @classmethod
@@ -124,13 +144,15 @@ class Executor:
         catalog_refresh: float | None = None,
         sandbox_limits: SandboxLimits | None = None,
         execution_ttl: timedelta = DEFAULT_TTL,
+        expiry_sweep: float = EXPIRY_SWEEP,
     ) -> AsyncIterator[Executor]:
         """Open the catalog (migrating the database if needed) and close it on exit.
 
         With no arguments it uses the embedded SQLite database in the data dir
         (``EXECUTOR_DATA_DIR``, default ``~/.executor``), or ``EXECUTOR_DATABASE_URL``.
         ``on_approval`` decides calls that need approval; without it they return an
-        ``approval_required`` error.
+        ``approval_required`` error. Every ``expiry_sweep`` seconds, paused executions past
+        their deadline are marked expired (and runs orphaned by a dead process failed).
         """
         settings = Settings.from_env(
             data_dir=data_dir,
@@ -164,16 +186,28 @@ class Executor:
             # in an ExceptionGroup, and `except NotFoundError` would never match.
             tasks = anyio.create_task_group()
             await tasks.__aenter__()
+            host = PluginTasks(executor, tasks)
+            executor.plugins.bind(host)
             try:
                 tasks.start_soon(executor.audit.run)
                 # Off the loop and off the first call's path: the CA bundle takes ~30 ms and
                 # the plugins' imports ~10 ms each.
                 tasks.start_soon(anyio.to_thread.run_sync, warm_up_tls)
                 tasks.start_soon(anyio.to_thread.run_sync, executor.plugins.load_all)
+                tasks.start_soon(executor._chore, executor._warm_up)
+                tasks.start_soon(executor._chore, executor._sweep_expired, expiry_sweep)
                 yield executor
             finally:
+                executor._closing = True
+                for chore in executor._chores:
+                    chore.cancel()
                 executor.audit.close()
                 try:
+                    # Plugins stop their sessions and reap their processes before the
+                    # executor's task group (which runs their background tasks) is left.
+                    with anyio.CancelScope(shield=True):
+                        await executor.plugins.aclose()
+                    host.close()
                     await tasks.__aexit__(None, None, None)
                 finally:
                     # Also when cancelled: the writer may have been stopped mid-wait, so write
@@ -185,6 +219,53 @@ class Executor:
         finally:
             with anyio.CancelScope(shield=True):
                 await store.close()
+
+    async def ready(self) -> None:
+        """Wait until the warm-up started at open has finished.
+
+        A fresh process pays first-use costs (sandbox workers, each SQL statement's first
+        compilation, caches): the warm-up pays them in the background right after open. A
+        server awaits this before accepting requests; nothing else needs to.
+        """
+        await self._warmed.wait()
+
+    async def _chore(self, work: Callable[..., Awaitable[None]], *args: Any) -> None:
+        if self._closing:  # closed before the chore even started
+            self._warmed.set()
+            return
+        with anyio.CancelScope() as scope:
+            self._chores.append(scope)
+            await work(*args)
+
+    async def _warm_up(self) -> None:
+        # Shielded: a close right after open waits the few ms it takes, because a statement
+        # cancelled midway can leave the database driver's cleanup behind at loop shutdown.
+        with anyio.CancelScope(shield=True):
+            try:
+                await self.executions.sandbox.start()
+                await self.check_catalog()
+                await self.policy_rules()
+                # The statements a call and a resume run; neither id exists, nothing changes.
+                with contextlib.suppress(ExecutorError):
+                    await self.pipeline.resolve("warm.up.nothing")
+                with contextlib.suppress(ExecutorError):
+                    await self.store.claim_execution(self.workspace_id, "warm-up")
+            except Exception:  # an optimisation only: a failure must not stop the executor
+                _logger.warning("warm-up after open failed", exc_info=True)
+            finally:
+                self._warmed.set()
+
+    async def _sweep_expired(self, every: float) -> None:
+        while True:
+            await anyio.sleep(every)
+            try:
+                with anyio.CancelScope(shield=True):  # see _warm_up
+                    changed = await self.store.expire_executions(self.workspace_id)
+            except ExecutorError as exc:
+                _logger.warning("could not expire overdue executions: %s", exc.message)
+            else:
+                if changed:
+                    _logger.info("marked %d overdue execution(s) expired or failed", changed)
 
     async def execute(self, code: str, *, caller: str = "sdk") -> Execution:
         """Run agent code in the sandbox (code mode; see docs/code-mode.md).
@@ -204,10 +285,13 @@ class Executor:
         """Continue a paused execution: ``accept``, ``decline`` or ``cancel`` its pending call."""
         return await self.executions.resume(execution_id, action, content)
 
-    async def call(self, address: str, arguments: Mapping[str, Any] | None = None) -> ToolResult:
+    async def call(
+        self, address: str, arguments: Mapping[str, Any] | None = None, *, caller: str = "sdk"
+    ) -> ToolResult:
         """Call a tool and return its result envelope (PRODUCT.md §1.2); never raises for
-        expected failures: check ``result["ok"]``."""
-        return await self.pipeline.call(address, arguments)
+        expected failures: check ``result["ok"]``. ``caller`` names the surface in the run
+        history."""
+        return await self.pipeline.call(address, arguments, caller=caller)
 
     # -- internals shared by the sub-APIs and the call pipeline --------------------------------
 
@@ -238,10 +322,12 @@ class Executor:
                 await client.aclose()
 
     async def policy_rules(self) -> list[Policy]:
-        """Every policy rule, cached until a policy changes."""
+        """Every policy rule, cached until a policy changes; working through a toolkit, its own
+        rules follow the workspace's."""
         if self._rules is None:
             self._rules = await self.store.list_policies(self.workspace_id)
-        return self._rules
+        toolkit = current_toolkit(self.workspace_id)
+        return self._rules if toolkit is None else [*self._rules, *toolkit_rules(toolkit)]
 
     async def addresses(self, *, include_blocked: bool = False) -> list[str]:
         """Every tool address, cached until the catalog changes. Blocked tools are hidden
@@ -256,10 +342,14 @@ class Executor:
                 for slug, name in names
                 for conn in connections.get(slug, [])
             ]
+        addresses = self._addresses
+        toolkit = current_toolkit(self.workspace_id)
+        if toolkit is not None:
+            addresses = [address for address in addresses if contains(toolkit, address)]
         if include_blocked:
-            return self._addresses
+            return addresses
         policies = PolicySet(await self.policy_rules(), user_id=self.user_id)
-        return [a for a in self._addresses if policies.decide(a, "allow").action != "block"]
+        return [a for a in addresses if policies.decide(a, "allow").action != "block"]
 
     async def check_catalog(self) -> None:
         """Drop the caches if any process changed the catalog since they were filled.
@@ -278,10 +368,26 @@ class Executor:
             self._catalog_version = version
 
     def catalog_changed(self) -> None:
-        """Drop every cache that depends on the catalog, connections or policies."""
+        """Drop every cache that depends on the catalog, connections, policies or toolkits, and
+        tell the listeners registered with :meth:`on_catalog_change`."""
         self._rules = None
         self._addresses = None
         self.pipeline.invalidate()
+        self.toolkits.forget()
+        for listener in list(self._catalog_listeners.values()):
+            listener()
+
+    def on_catalog_change(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener()`` (synchronously; it must not raise or block) whenever this
+        executor sees the catalog change — its own changes at once, other processes' within
+        ``settings.catalog_refresh`` of a :meth:`check_catalog`. Returns the unsubscribe."""
+        token = object()
+        self._catalog_listeners[token] = listener
+
+        def unsubscribe() -> None:
+            self._catalog_listeners.pop(token, None)
+
+        return unsubscribe
 
 
 #: Header names that carry credentials: they belong in ``auth``, where values are secrets.
@@ -306,27 +412,78 @@ def _source_record(config: SourceConfig) -> dict[str, Any]:
     """The source config to keep with an integration. Inline text is left out: the spec is
     stored (compressed) already, and refresh reads it from there."""
     record = config.to_json()
-    record.pop("text", None)
+    if record.pop("text", None) is not None:
+        record["inline"] = True
     return record
 
 
-def _source_config(spec: str | Mapping[str, Any], base_url: str | None) -> SourceConfig:
-    """Tell a URL, a local file and inline text apart."""
-    if isinstance(spec, Mapping):
-        return SourceConfig(text=json.dumps(spec), base_url=base_url)
-    stripped = spec.strip()
-    if stripped.startswith(("http://", "https://")) and "\n" not in stripped:
-        return SourceConfig(url=stripped, base_url=base_url)
-    if "\n" not in stripped and not stripped.startswith(("{", "[")) and len(stripped) < 4096:
-        path = Path(stripped).expanduser()
-        if path.exists():
-            return SourceConfig(path=str(path.resolve()), base_url=base_url)
-        if stripped.endswith((".json", ".yaml", ".yml")) or os.sep in stripped:
-            raise InvalidInputError(
-                f"Spec file {stripped!r} does not exist.",
-                hint="Pass a URL, an existing file path, or the spec text itself.",
-            )
-    return SourceConfig(text=spec, base_url=base_url)
+def _stored_source(record: Mapping[str, Any]) -> SourceConfig:
+    """The source config kept by :func:`_source_record`, without the inline text."""
+    return SourceConfig.from_json({k: v for k, v in record.items() if k != "inline"})
+
+
+def _derived_slug(title: str, config: SourceConfig, kind: str) -> str:
+    """A slug for a source added without one: from its title, else its host, else its kind."""
+    host = urlsplit(config.url).hostname if config.url else None
+    for text in (title, (host or "").removeprefix("www.").split(".")[0]):
+        slug = to_identifier(text, fallback="")[:MAX_SLUG].rstrip("_")
+        if slug and is_identifier(slug):
+            return slug
+    return kind
+
+
+class PluginTasks:
+    """The :class:`~executor.sources.base.PluginHost` an Executor gives its source plugins."""
+
+    def __init__(self, executor: Executor, tasks: anyio.abc.TaskGroup) -> None:
+        self._ex = executor
+        self._tasks = tasks
+        self._scopes: set[anyio.CancelScope] = set()
+        self._closed = False
+
+    def start_soon(self, func: Callable[[], Awaitable[None]], *, name: str) -> None:
+        """Run ``func`` in the executor's task group until it returns or the executor closes."""
+        if self._closed:
+            raise RuntimeError("The executor is closed.")
+
+        async def run() -> None:
+            with anyio.CancelScope() as scope:
+                self._scopes.add(scope)
+                try:
+                    await func()
+                except Exception:
+                    _logger.exception("background task %s failed", name)
+                finally:
+                    self._scopes.discard(scope)
+
+        self._tasks.start_soon(run, name=name)
+
+    async def resolve_secret(self, reference: str) -> str:
+        """The value behind a secret reference."""
+        return await self._ex.secret_resolver.resolve(reference)
+
+    async def refresh(self, integration: str) -> bool:
+        """Re-load an integration; False (logged) when that fails and the old tools stay."""
+        try:
+            await self._ex.sources.refresh(integration)
+        except ExecutorError as exc:
+            _logger.warning("refreshing %s failed; its last good tools stay: %s", integration, exc)
+            return False
+        return True
+
+    async def approve(self, request: ApprovalRequest) -> bool | None:
+        """Ask the executor's approval callback; None without one."""
+        return await self._ex.pipeline.ask_human(request)
+
+    async def load_spec(self, integration: str) -> bytes | None:
+        """The integration's stored source document (a GraphQL plugin checks queries on it)."""
+        return await self._ex.store.load_spec(self._ex.workspace_id, integration)
+
+    def close(self) -> None:
+        """Cancel every task still running (plugins should have stopped them in ``aclose``)."""
+        self._closed = True
+        for scope in list(self._scopes):
+            scope.cancel()
 
 
 class _Part:
@@ -351,20 +508,101 @@ class Sources(_Part):
 
         A spec without security schemes gets a ``default`` connection right away.
         """
-        return await self.add(slug, "openapi", _source_config(spec, base_url), progress=progress)
+        return await self.add(
+            slug, "openapi", source_config(spec, base_url=base_url), progress=progress
+        )
+
+    async def add_mcp(
+        self,
+        slug: str,
+        url: str | None = None,
+        *,
+        command: str | None = None,
+        args: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        transport: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        progress: Progress | None = None,
+    ) -> Integration:
+        """Add an upstream MCP server: a ``url`` (streamable HTTP, or ``transport="sse"``) or
+        a local ``command`` run over stdio (see docs/mcp-sources.md).
+
+        ``env`` and ``headers`` values that are credentials must be secret references
+        (``secret://…``, ``env://…``); they are resolved when the server is started.
+        """
+        options: dict[str, Any] = {"transport": transport} if transport else {}
+        if command is not None:
+            options.update(command=command, args=list(args))
+        if env:
+            options["env"] = dict(env)
+        if cwd is not None:
+            options["cwd"] = cwd
+        if headers:
+            options["headers"] = dict(headers)
+        config = SourceConfig(url=url, options=options)
+        return await self.add(slug, "mcp", config, progress=progress)
+
+    async def detect(self, source: str | Mapping[str, Any] | SourceConfig) -> list[Detection]:
+        """Which installed source kinds can read ``source`` (a URL, a file path, a document's
+        text or a parsed document), best first, each with a confidence and a reason.
+
+        A URL is fetched once and shown to every plugin; plugins that recognise a server by
+        talking to it (GraphQL introspection, MCP ``initialize``) probe it meanwhile. An empty
+        list means nothing recognised it; an unreadable URL or file raises ``fetch_failed``.
+        """
+        config = source if isinstance(source, SourceConfig) else source_config(source)
+        return await detect_source(
+            config, plugins=self._ex.plugins, fetch_policy=self._ex.fetch_policy
+        )
 
     async def add(
-        self, slug: str, kind: str, config: SourceConfig, *, progress: Progress | None = None
+        self,
+        slug: str | None = None,
+        kind: str | None = None,
+        config: SourceConfig | None = None,
+        *,
+        source: str | Mapping[str, Any] | None = None,
+        base_url: str | None = None,
+        options: Mapping[str, Any] | None = None,
+        review_changes: bool | None = None,
+        review_mode: ReviewMode | None = None,
+        progress: Progress | None = None,
     ) -> Integration:
-        """Add an integration of any installed source kind. Nothing is stored if loading fails."""
+        """Add an integration of any installed source kind. Nothing is stored if loading fails.
+
+        Name the source with ``source`` (a URL, a file path, the document's text or a parsed
+        document, plus ``base_url`` and plugin ``options``) or with a ready ``config``; a
+        source made of options alone (an MCP stdio command) needs ``kind``. Without ``kind``
+        the source is :meth:`detect`-ed and the most confident kind is used; when no candidate
+        reaches 0.5 nothing is added and the error lists the candidates. Without ``slug`` one
+        is derived from the source's title.
+
+        ``review_changes`` holds tools that a later refresh adds or changes until a person
+        reviews them (default: the plugin's ``hold_changes_for_review``, else off);
+        ``review_mode`` says what a held changed tool does meanwhile (see :meth:`configure`).
+        """
         ex = self._ex
-        check_slug(slug, "Integration slug")
-        if await ex.store.get_integration(ex.workspace_id, slug) is not None:
-            raise AlreadyExistsError(
-                f"An integration named {slug!r} exists already.",
-                hint=f"Refresh it with sources.refresh('{slug}') or pick another slug.",
+        if slug is not None and source is None and config is None and not is_identifier(slug):
+            raise InvalidInputError(
+                f"{slug[:80]!r} is not a slug; the source itself goes in source=.",
+                hint=f"Call sources.add(source={slug[:80]!r}) (the slug is then derived).",
             )
+        config = _given_source(config, source, base_url, options, kind)
+        if review_mode is not None:
+            _check_review_mode(review_mode)
+        if slug is not None:
+            check_slug(slug, "Integration slug")
+            await self._check_free(slug)
+        if kind is None:
+            kind, config = _choose_kind(await self.detect(config), config, ex.plugins.kinds())
+        plugin = ex.plugins.get(kind)
+        if review_changes is None:
+            review_changes = bool(getattr(plugin, "hold_changes_for_review", False))
         bundle = await self._load(kind, config, progress)
+        if slug is None:
+            slug = _derived_slug(bundle.title, config, kind)
+            await self._check_free(slug)
         integration = await ex.store.create_integration(
             ex.workspace_id,
             slug=slug,
@@ -375,6 +613,8 @@ class Sources(_Part):
             spec=bundle.spec,
             auth_methods=bundle.auth_methods,
             tools=bundle.tools,
+            review_changes=review_changes,
+            review_mode=review_mode or "serve_reviewed",
         )
         if not bundle.auth_methods or not bundle.requires_auth:
             await ex.store.create_connection(
@@ -387,6 +627,13 @@ class Sources(_Part):
             )
         ex.catalog_changed()
         return integration
+
+    async def _check_free(self, slug: str) -> None:
+        if await self._ex.store.get_integration(self._ex.workspace_id, slug) is not None:
+            raise AlreadyExistsError(
+                f"An integration named {slug!r} exists already.",
+                hint=f"Refresh it with sources.refresh('{slug}') or pick another slug.",
+            )
 
     async def _load(
         self, kind: str, config: SourceConfig, progress: Progress | None
@@ -410,38 +657,94 @@ class Sources(_Part):
     async def refresh(self, slug: str, *, progress: Progress | None = None) -> RefreshReport:
         """Re-read the source and report which tools were added, changed or removed.
 
-        If the source can no longer be read, the error is raised and the catalog is untouched.
+        With ``review_changes`` on, added tools and tools whose definition differs from the
+        one a person last reviewed are held instead of served (``held`` in the report; decide
+        them with :meth:`review`). Removed tools go at once. If the source can no longer be
+        read, the error is raised and the catalog is untouched.
         """
         ex = self._ex
         integration = await self.get(slug)
-        config = SourceConfig.from_json(integration.config.get("source", {}))
-        if config.url is None and config.path is None:
+        record = integration.config.get("source", {})
+        config = _stored_source(record)
+        if record.get("inline") or not (config.url or config.path or config.options):
             # Added from inline text: the document itself is the stored spec.
             spec = await ex.store.load_spec(ex.workspace_id, slug) or b""
             config = replace(config, text=spec.decode("utf-8", "replace"))
-        before = await ex.store.tool_hashes(ex.workspace_id, slug)
         bundle = await self._load(integration.kind, config, progress)
-        after = {tool.name: definition_hash(tool) for tool in bundle.tools}
-        await ex.store.replace_integration(
+        plan = await ex.store.update_tools(
             ex.workspace_id,
             slug,
-            title=bundle.title,
-            summary=bundle.summary,
-            config={**bundle.config, "source": _source_record(config)},
-            spec=bundle.spec,
-            auth_methods=bundle.auth_methods,
-            tools=bundle.tools,
+            plan_refresh(bundle.tools),
+            values={
+                "title": bundle.title,
+                "summary": bundle.summary,
+                "config": {**bundle.config, "source": _source_record(config)},
+                "spec": bundle.spec,
+                "auth_methods": bundle.auth_methods,
+            },
         )
         ex.catalog_changed()
-        return RefreshReport(
-            integration=slug,
-            added=tuple(sorted(after.keys() - before.keys())),
-            changed=tuple(
-                sorted(name for name in after.keys() & before.keys() if after[name] != before[name])
-            ),
-            removed=tuple(sorted(before.keys() - after.keys())),
-            tool_count=len(after),
+        report: RefreshReport = plan.report
+        return report
+
+    async def configure(
+        self,
+        slug: str,
+        *,
+        review_changes: bool | None = None,
+        review_mode: ReviewMode | None = None,
+    ) -> Integration:
+        """Change how refreshes treat an integration's tool changes.
+
+        ``review_changes`` holds added and changed tools for review on later refreshes.
+        ``review_mode`` says what a held *changed* tool does meanwhile: ``serve_reviewed``
+        (default) keeps serving the definition a person last reviewed, ``block`` makes it
+        uncallable until reviewed; switching applies to the changes held already. Turning
+        reviews off leaves held changes held until reviewed or until the next refresh, which
+        then serves the source as it is.
+        """
+        values: dict[str, Any] = {}
+        if review_changes is not None:
+            values["review_changes"] = bool(review_changes)
+        if review_mode is not None:
+            values["review_mode"] = _check_review_mode(review_mode)
+        if values:
+            await self._ex.store.update_tools(
+                self._ex.workspace_id,
+                slug,
+                plan_mode(review_mode) if review_mode is not None else _unchanged,
+                values=values,
+            )
+            self._ex.catalog_changed()
+        return await self.get(slug)
+
+    async def pending_reviews(self, slug: str | None = None) -> builtins.list[ToolReview]:
+        """Tool changes held for review (of one integration, or all), each with the reviewed
+        and the proposed definition (``changed_fields`` names what differs)."""
+        if slug is not None:
+            await self.get(slug)
+        return await self._ex.store.list_tool_reviews(self._ex.workspace_id, slug)
+
+    async def review(
+        self,
+        slug: str,
+        tools: Sequence[str] | str | None = None,
+        *,
+        action: Literal["accept", "reject"] = "accept",
+    ) -> builtins.list[str]:
+        """Decide held changes of an integration's ``tools`` (None: all of them).
+
+        ``accept`` serves the proposed definitions (an added tool becomes callable).
+        ``reject`` keeps the reviewed definitions (an added tool stays out) and remembers the
+        rejected one, so later refreshes that find it again do not hold it again. Returns the
+        names decided; raises ``not_found`` for a tool with no pending review.
+        """
+        names = [tools] if isinstance(tools, str) else tools
+        plan = await self._ex.store.update_tools(
+            self._ex.workspace_id, slug, plan_review(names, action)
         )
+        self._ex.catalog_changed()
+        return list(plan.report)
 
     async def remove(self, slug: str) -> None:
         """Remove an integration with its connections and tools."""
@@ -451,6 +754,61 @@ class Sources(_Part):
         if not await ex.store.delete_integration(ex.workspace_id, slug):
             raise NotFoundError(f"No integration named {slug!r}.")
         ex.catalog_changed()
+
+
+def _given_source(
+    config: SourceConfig | None,
+    source: str | Mapping[str, Any] | None,
+    base_url: str | None,
+    options: Mapping[str, Any] | None,
+    kind: str | None,
+) -> SourceConfig:
+    """The one source config that ``Sources.add``'s arguments name."""
+    if config is not None:
+        if source is not None or base_url is not None or options is not None:
+            raise InvalidInputError(
+                "Both a config and a source were given.",
+                hint="Pass either config=SourceConfig(...) or source= (with base_url, options).",
+            )
+        return config
+    if source is not None:
+        return source_config(source, base_url=base_url, options=options)
+    if options and kind is not None:
+        return SourceConfig(base_url=base_url, options=dict(options))
+    raise InvalidInputError(
+        "No source was given.",
+        hint="Pass source= (a URL, a file path or the document), or kind= with options=.",
+    )
+
+
+def _choose_kind(
+    candidates: list[Detection], config: SourceConfig, kinds: list[str]
+) -> tuple[str, SourceConfig]:
+    """The most confident detected kind, with the options its plugin suggested."""
+    if not candidates or candidates[0].confidence < CONFIDENT:
+        found = f" Candidates: {describe_candidates(candidates)}." if candidates else ""
+        raise InvalidInputError(
+            f"Could not tell what kind of source this is.{found}",
+            hint=f"Name the kind: one of {', '.join(kinds) or 'none installed'}.",
+            details={"candidates": [asdict(candidate) for candidate in candidates]},
+        )
+    best = candidates[0]
+    if best.options:
+        config = replace(config, options={**best.options, **config.options})
+    return best.kind, config
+
+
+def _check_review_mode(mode: str) -> ReviewMode:
+    if mode not in REVIEW_MODES:
+        raise InvalidInputError(
+            f"Unknown review mode {mode!r}.", hint=f"Use one of {', '.join(REVIEW_MODES)}."
+        )
+    return mode
+
+
+def _unchanged(state: ToolState) -> ToolPlan:
+    """A planner that leaves an integration's tools and reviews as they are."""
+    return ToolPlan(serve=None, reviews=tuple(state.reviews.values()))
 
 
 class Connections(_Part):
@@ -566,11 +924,14 @@ class Tools(_Part):
         for connection in await ex.store.list_connections(ex.workspace_id):
             connections.setdefault(connection.integration, []).append(connection)
         policies = PolicySet(await ex.policy_rules(), user_id=ex.user_id)
+        toolkit = current_toolkit(ex.workspace_id)
         tools = []
         for item in stored:
             definition = item.definition
             for connection in connections.get(item.integration, []):
                 address = f"{item.integration}.{connection.name}.{definition.name}"
+                if toolkit is not None and not contains(toolkit, address):
+                    continue
                 action = policies.decide(address, definition.default_policy).action
                 if action == "block" and not include_blocked:
                     continue
@@ -630,17 +991,36 @@ class Tools(_Part):
         """Everything an agent needs to call a tool: the complete description, the input and
         output schemas, the effective policy and annotations."""
         canonical, definition, action = await self._definition(address)
-        return {
-            "address": canonical,
-            "summary": definition.summary,
-            "description": definition.description,
-            "input_schema": definition.input_schema,
-            "output_schema": definition.output_schema,
-            "tags": list(definition.tags),
-            "policy": action,
-            "is_read_only": definition.is_read_only,
-            "is_destructive": definition.is_destructive,
-        }
+        return _described(canonical, definition, action)
+
+    async def describe_all(self) -> _Descriptions:
+        """:meth:`describe` of every visible tool (blocked ones hidden), in catalog order: what
+        a surface needs to serve each tool on its own (MCP's direct mode)."""
+        ex = self._ex
+        await ex.check_catalog()
+        stored = await ex.store.list_tool_definitions(ex.workspace_id)
+        definitions = {(item.integration, item.definition.name): item.definition for item in stored}
+        return [
+            _described(tool.address, definitions[(tool.integration, tool.name)], tool.policy)
+            for tool in await self._as_tools(stored)
+        ]
+
+
+_Descriptions = list[dict[str, Any]]
+
+
+def _described(address: str, definition: ToolDefinition, action: PolicyAction) -> dict[str, Any]:
+    return {
+        "address": address,
+        "summary": definition.summary,
+        "description": definition.description,
+        "input_schema": definition.input_schema,
+        "output_schema": definition.output_schema,
+        "tags": list(definition.tags),
+        "policy": action,
+        "is_read_only": definition.is_read_only,
+        "is_destructive": definition.is_destructive,
+    }
 
 
 def _tool(
@@ -738,12 +1118,13 @@ class Secrets(_Part):
 class Runs(_Part):
     """The run history, an audit log of every call (``ex.runs``)."""
 
-    async def list(self, *, limit: int = 50) -> list[RunRecord]:
-        """The newest runs first, each with its tool calls (arguments redacted). Paused
+    async def list(self, *, limit: int = 50, status: str | None = None) -> list[RunRecord]:
+        """The newest runs first, each with its tool calls (arguments redacted); only those
+        with ``status`` when given (``"paused"``: the executions awaiting an answer). Paused
         executions past their expiry show as ``expired``."""
         await self._ex.audit.flush()
         await self._ex.store.expire_executions(self._ex.workspace_id)
-        return await self._ex.store.list_runs(self._ex.workspace_id, limit=limit)
+        return await self._ex.store.list_runs(self._ex.workspace_id, limit=limit, status=status)
 
     async def get(self, run_id: str) -> RunRecord:
         """One run by id; raises ``not_found`` when there is none."""

@@ -26,6 +26,7 @@ from executor.errors import (
     ExecutorError,
     InternalError,
     InvalidInputError,
+    NotFoundError,
     ToolNotFoundError,
 )
 from executor.models import Execution
@@ -44,7 +45,8 @@ from executor.sandbox import (
     strip_fence,
 )
 from executor.sandbox.snapshots import seal, unseal
-from executor.store import CallRecord, ExecutionRecord
+from executor.store import CallRecord, ClaimedExecution, ExecutionRecord
+from executor.toolkits import current_toolkit, working_through
 
 if TYPE_CHECKING:
     from executor.core import Executor
@@ -238,55 +240,78 @@ class Executions:
         # The runner's own count: searches and the answered call count against the limit too.
         counted = int(pending.get("tool_calls", claimed.tool_calls))
         async with self._ends_even_if_interrupted(run, claimed.logs):
-            if action != "accept":
-                answered = "approval_declined" if action == "decline" else "cancelled"
-                run.record(
-                    CallRecord(
-                        run_id=execution_id,
-                        caller=claimed.caller,
-                        address=address,
-                        arguments=dict(pending.get("arguments") or {}),
-                        decision="require_approval",
-                        outcome=answered,
-                        duration_ms=0.0,
-                    )
-                )
-            if action == "cancel":
-                await self.executor.audit.flush()
-                await store.finish_execution(
-                    workspace,
-                    execution_id,
-                    status="cancelled",
-                    result=None,
-                    logs=claimed.logs,
-                    error=None,
-                )
-                return Execution(id=execution_id, status="cancelled", logs=claimed.logs)
+            slug = pending.get("toolkit")
             try:
-                state = unseal(self._key, execution_id, claimed.snapshot)
-                run.tools = await self._tree_at_pause(claimed.code, pending)
-            except ExecutorError as exc:
-                return await self._settle(
-                    run, Failed(error=exc, logs=claimed.logs, tool_calls=counted)
+                toolkit = None if slug is None else await self.executor.toolkits.get(str(slug))
+            except NotFoundError:
+                removed = NotFoundError(
+                    f"Toolkit {slug!r}, which this execution ran through, no longer exists."
                 )
-            value: Any
-            if action == "decline":
-                value = failure(ApprovalDeclinedError(f"A human declined the call to {address}."))
-            else:
-                # Run only once the snapshot has loaded: a state this build cannot read must
-                # fail the resume before the approved call has any effect.
-                arguments = pending.get("arguments") or {}
-                value = Later(lambda: run.call_tool(address, arguments, approved=True))
-            outcome = await self.sandbox.resume(
-                claimed.code,
-                run.tools,
-                state,
-                value,
-                run,
-                logs=claimed.logs,
-                tool_calls=counted,
+                return await self._settle(
+                    run, Failed(error=removed, logs=claimed.logs, tool_calls=counted)
+                )
+            # The continuation sees what the paused run saw: its toolkit's tools and rules.
+            with working_through(toolkit):
+                return await self._continue(run, claimed, action, address, counted)
+
+    async def _continue(
+        self,
+        run: _Run,
+        claimed: ClaimedExecution,
+        action: ResumeAction,
+        address: str,
+        counted: int,
+    ) -> Execution:
+        store, workspace = self.executor.store, self.executor.workspace_id
+        execution_id = run.run_id
+        pending = claimed.pending or {}
+        if action != "accept":
+            answered = "approval_declined" if action == "decline" else "cancelled"
+            run.record(
+                CallRecord(
+                    run_id=execution_id,
+                    caller=claimed.caller,
+                    address=address,
+                    arguments=dict(pending.get("arguments") or {}),
+                    decision="require_approval",
+                    outcome=answered,
+                    duration_ms=0.0,
+                )
             )
-            return await self._settle(run, outcome)
+        if action == "cancel":
+            await self.executor.audit.flush()
+            await store.finish_execution(
+                workspace,
+                execution_id,
+                status="cancelled",
+                result=None,
+                logs=claimed.logs,
+                error=None,
+            )
+            return Execution(id=execution_id, status="cancelled", logs=claimed.logs)
+        try:
+            state = unseal(self._key, execution_id, claimed.snapshot)
+            run.tools = await self._tree_at_pause(claimed.code, pending)
+        except ExecutorError as exc:
+            return await self._settle(run, Failed(error=exc, logs=claimed.logs, tool_calls=counted))
+        value: Any
+        if action == "decline":
+            value = failure(ApprovalDeclinedError(f"A human declined the call to {address}."))
+        else:
+            # Run only once the snapshot has loaded: a state this build cannot read must
+            # fail the resume before the approved call has any effect.
+            arguments = pending.get("arguments") or {}
+            value = Later(lambda: run.call_tool(address, arguments, approved=True))
+        outcome = await self.sandbox.resume(
+            claimed.code,
+            run.tools,
+            state,
+            value,
+            run,
+            logs=claimed.logs,
+            tool_calls=counted,
+        )
+        return await self._settle(run, outcome)
 
     @contextlib.asynccontextmanager
     async def _ends_even_if_interrupted(self, run: _Run, logs: str = "") -> AsyncIterator[None]:
@@ -379,6 +404,9 @@ class Executions:
                 "tree": [tool.address for tool in run.tools],
                 "tool_calls": outcome.tool_calls,
             }
+            toolkit = current_toolkit(workspace)
+            if toolkit is not None:
+                pending["toolkit"] = toolkit.slug
             expires_at = datetime.now(UTC) + self._ttl
             await store.pause_execution(
                 workspace,

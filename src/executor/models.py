@@ -12,7 +12,10 @@ from typing import Any, Literal
 PolicyAction = Literal["allow", "require_approval", "block"]
 POLICY_ACTIONS: tuple[PolicyAction, ...] = ("allow", "require_approval", "block")
 
-PolicyScope = Literal["workspace", "user"]
+PolicyScope = Literal["workspace", "user", "toolkit"]
+
+ReviewMode = Literal["serve_reviewed", "block"]
+REVIEW_MODES: tuple[ReviewMode, ...] = ("serve_reviewed", "block")
 
 AuthType = Literal["none", "api_key", "bearer", "basic", "custom_headers", "oauth2"]
 ApiKeyLocation = Literal["header", "query", "cookie"]
@@ -72,6 +75,11 @@ class Integration:
     tool_count: int
     created_at: datetime
     updated_at: datetime
+    #: Whether a refresh holds new and changed tools for a person's review (docs/sources.md).
+    review_changes: bool = False
+    #: What a changed tool does while held: ``serve_reviewed`` keeps serving the definition a
+    #: person last reviewed; ``block`` makes it uncallable until reviewed.
+    review_mode: ReviewMode = "serve_reviewed"
 
 
 @dataclass(frozen=True)
@@ -124,6 +132,30 @@ class Policy:
 
 
 @dataclass(frozen=True)
+class ToolkitPolicy:
+    """A rule that applies only to calls made through one toolkit."""
+
+    pattern: str
+    action: PolicyAction
+
+
+@dataclass(frozen=True)
+class Toolkit:
+    """A named subset of the catalog: the tools whose address matches one of ``patterns``
+    (policy pattern syntax), with ``policies`` applied on top of the workspace's rules (the
+    most restrictive wins). Served to agents at ``/mcp/toolkits/<slug>``."""
+
+    id: str
+    workspace_id: str
+    slug: str
+    description: str
+    patterns: tuple[str, ...]
+    policies: tuple[ToolkitPolicy, ...]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
 class SearchHit:
     """One search result: a tool, its relevance score (higher is better)."""
 
@@ -149,13 +181,63 @@ class ToolChange:
 
 @dataclass(frozen=True)
 class RefreshReport:
-    """What a refresh did to an integration's catalog."""
+    """What a refresh did to an integration's catalog.
+
+    ``added``, ``changed`` and ``removed`` compare the source with what was known before the
+    refresh; ``held`` names every tool now waiting for a person's review (see
+    :class:`ToolReview`), and ``tool_count`` counts the tools served.
+    """
 
     integration: str
     added: tuple[str, ...]
     changed: tuple[str, ...]
     removed: tuple[str, ...]
     tool_count: int
+    held: tuple[str, ...] = ()
+
+
+#: The parts of a tool definition a review compares, in the order they are reported.
+DEFINITION_FIELDS: tuple[str, ...] = (
+    "summary",
+    "description",
+    "input_schema",
+    "output_schema",
+    "tags",
+    "default_policy",
+    "is_read_only",
+    "is_destructive",
+    "binding",
+)
+
+
+@dataclass(frozen=True)
+class ToolReview:
+    """A tool change that a refresh held for a person's review instead of serving it.
+
+    ``change`` is ``added`` (a tool the source did not have) or ``changed`` (its definition
+    differs from the one a person last reviewed, ``reviewed``). ``proposed`` is what the source
+    now declares. A ``pending`` review waits for a decision; a ``rejected`` one is remembered so
+    the same definition is not proposed again.
+    """
+
+    integration: str
+    name: str
+    change: Literal["added", "changed"]
+    status: Literal["pending", "rejected"]
+    reviewed: ToolDefinition | None
+    proposed: ToolDefinition
+    held_at: datetime
+
+    @property
+    def changed_fields(self) -> tuple[str, ...]:
+        """The definition fields that differ between ``reviewed`` and ``proposed``."""
+        if self.reviewed is None:
+            return DEFINITION_FIELDS
+        return tuple(
+            name
+            for name in DEFINITION_FIELDS
+            if getattr(self.reviewed, name) != getattr(self.proposed, name)
+        )
 
 
 ExecutionStatus = Literal["running", "paused", "completed", "failed", "cancelled", "expired"]

@@ -5,7 +5,8 @@ exactly one segment — except as the last segment, where it stands for a whole 
 (``github.*`` matches ``github.work.issues.create``). Rules are ordered by ``position``; the
 first matching rule of each scope counts, and across scopes the most restrictive action wins,
 so a workspace ``block`` cannot be weakened by a user ``allow``. With no matching rule the
-tool's own default applies.
+tool's own default applies. A toolkit's rules (scope ``toolkit``) only ever tighten: where no
+workspace or user rule matches, the tool's default is what they are weighed against.
 """
 
 from __future__ import annotations
@@ -115,15 +116,19 @@ class PolicySet:
     def decide(self, address: str, default: PolicyAction) -> PolicyDecision:
         """The decision for ``address`` whose spec-derived default is ``default``."""
         winner: Policy | None = None
+        has_base = False  # a workspace or user rule matched (not only a toolkit's)
         for scoped in self._scopes:
             for matcher, rule in scoped:
                 if matcher(address):
+                    has_base = has_base or rule.scope != "toolkit"
                     if winner is None or (
                         RESTRICTIVENESS[rule.action] > RESTRICTIVENESS[winner.action]
                     ):
                         winner = rule
                     break
-        if winner is None:
+        if winner is None or (
+            not has_base and RESTRICTIVENESS[default] > RESTRICTIVENESS[winner.action]
+        ):
             return PolicyDecision(default, None, f"the tool's default is {default}")
         return PolicyDecision(
             winner.action,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,6 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from executor.models import AuthMethod, ToolDefinition
 from executor.store import Store, migrations
 from executor.store import tables as t
+from executor.store.database import _tool_rows
 from tests.conftest import Database
 
 ISSUES = ToolDefinition(
@@ -36,26 +38,35 @@ async def test_opening_an_old_database_upgrades_it_without_loss(database: Databa
 
         old._bump_catalog = no_catalog_version  # type: ignore[method-assign]
         workspace, user = await old.ensure_local_workspace()
-        integration = await old.create_integration(
-            workspace,
-            slug="github",
-            kind="openapi",
-            title="GitHub",
-            summary="",
-            config={"base_url": "https://api.github.com"},
-            spec=b"{...}",
-            auth_methods=[AuthMethod("token", "bearer")],
-            tools=[ISSUES],
-        )
-        # Revision 0001 has no health columns, so write the connection the way 0001 knew it.
+        # Revision 0001 has no review columns (0006) on integrations nor health columns (0002)
+        # on connections, so write those rows the way 0001 knew them.
         async with old._transaction(write=True) as connection:
             await connection.execute(
                 sa.text(
+                    "INSERT INTO integrations (id, workspace_id, slug, kind, title, summary, "
+                    "config, auth_methods, spec, tool_count, created_at, updated_at) VALUES "
+                    "('i1', :w, 'github', 'openapi', 'GitHub', '', :config, :auth, :spec, 1, "
+                    ":now, :now)"
+                ),
+                {
+                    "w": workspace,
+                    "config": '{"base_url":"https://api.github.com"}',
+                    "auth": '[{"description":"","extras":{},"id":"token","location":null,'
+                    '"name":null,"type":"bearer"}]',
+                    "spec": zlib.compress(b"{...}"),
+                    "now": datetime.now(UTC),
+                },
+            )
+            await old._insert_tools(
+                connection, "github", [ISSUES], _tool_rows(workspace, "i1", [ISSUES])
+            )
+            await connection.execute(
+                sa.text(
                     "INSERT INTO connections (id, workspace_id, integration_id, name, auth, "
-                    "settings, user_id, created_at) VALUES ('c1', :w, :i, 'work', "
+                    "settings, user_id, created_at) VALUES ('c1', :w, 'i1', 'work', "
                     "'{\"token\":\"secret://github/work\"}', '{}', :u, :now)"
                 ),
-                {"w": workspace, "i": integration.id, "u": user, "now": datetime.now(UTC)},
+                {"w": workspace, "u": user, "now": datetime.now(UTC)},
             )
         await old.put_secret(workspace, "github/work", b"ciphertext")
         await old.add_policy(
@@ -81,10 +92,16 @@ async def test_opening_an_old_database_upgrades_it_without_loss(database: Databa
 
     store = await Store.open(database.url, schema=database.schema)
     try:
-        assert await store.revision() == migrations.head() == "0004"
+        assert await store.revision() == migrations.head() == "0006"
         assert await store.ensure_local_workspace() == (workspace, user)
         assert await store.catalog_version(workspace) == 0
-        assert await store.get_integration(workspace, "github") == integration
+        integration = await store.get_integration(workspace, "github")
+        assert integration is not None
+        assert (integration.id, integration.title, integration.tool_count) == ("i1", "GitHub", 1)
+        assert integration.config == {"base_url": "https://api.github.com"}
+        assert integration.auth_methods == (AuthMethod("token", "bearer"),)
+        # Integrations from before revision 0006 keep refresh applying changes directly.
+        assert (integration.review_changes, integration.review_mode) == (False, "serve_reviewed")
         assert [s.definition for s in await store.list_tool_definitions(workspace)] == [ISSUES]
         assert await store.load_spec(workspace, "github") == b"{...}"
         (connection,) = await store.list_connections(workspace)

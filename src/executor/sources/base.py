@@ -8,8 +8,9 @@ group as third-party ones, ``executor.sources``; loading is lazy and can be limi
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -17,10 +18,12 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import httpx2
 
 from executor.errors import InvalidInputError
-from executor.models import AuthMethod, ToolDefinition
+from executor.models import ApprovalRequest, AuthMethod, ToolDefinition
 from executor.results import ToolResult
 
 ENTRY_POINT_GROUP = "executor.sources"
+
+logger = logging.getLogger("executor.sources")
 
 #: Called with (stage, done, total) while a source loads: stages are "download", "parse", "index".
 Progress = Callable[[str, int, int | None], None]
@@ -82,11 +85,16 @@ class SourceConfig:
 
 @dataclass(frozen=True)
 class Detection:
-    """A plugin's opinion that a document is of its kind, with a confidence in [0, 1]."""
+    """A plugin's opinion that a document is of its kind, with a confidence in [0, 1].
+
+    ``options`` are source options the plugin wants when the source is added from this
+    detection (say, which transport a probe found); they go into ``SourceConfig.options``.
+    """
 
     kind: str
     confidence: float
     reason: str
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -125,7 +133,9 @@ class PluginCall:
 
     ``integration_config`` is the stored (normalised) source config; ``connection_settings``
     are the connection's non-secret settings (``base_url`` override, extra ``headers``,
-    ``timeout``). ``http`` is the connection's pooled client.
+    ``timeout``). ``http`` is the connection's pooled client. ``integration`` (the slug),
+    ``connection_id`` and ``address`` let a plugin keep per-connection state (e.g. one MCP
+    session per connection) and name the call to a human.
     """
 
     tool: ToolDefinition
@@ -135,6 +145,43 @@ class PluginCall:
     auth: AppliedAuth
     http: httpx2.AsyncClient
     timeout: float
+    integration: str = ""
+    connection_id: str = ""
+    address: str = ""
+
+
+@runtime_checkable
+class PluginHost(Protocol):
+    """What an Executor offers the plugins it loaded (handed over by ``bind``).
+
+    Plugins that keep connections open (MCP sessions, stdio processes) use it to run
+    background tasks the executor owns and cancels at close, to resolve secret references at
+    connect time, to ask for a catalog refresh when an upstream says its tools changed, and to
+    ask a human through the executor's approval callback.
+    """
+
+    def start_soon(self, func: Callable[[], Awaitable[None]], *, name: str) -> None:
+        """Run ``func`` in a task owned by the executor; it is cancelled when the executor
+        closes (after every plugin's ``aclose``). Exceptions are logged, never propagated."""
+        ...
+
+    async def resolve_secret(self, reference: str) -> str:
+        """The value of a secret reference (``secret://…``, ``env://…``); SecretError if not."""
+        ...
+
+    async def refresh(self, integration: str) -> bool:
+        """Re-load an integration's tools now. Returns False (and logs why) when the source
+        cannot be read; the last good tools then stay in the catalog."""
+        ...
+
+    async def approve(self, request: ApprovalRequest) -> bool | None:
+        """Ask a human through the executor's approval callback: True or False, or None when
+        the executor has no approval callback."""
+        ...
+
+    async def load_spec(self, integration: str) -> bytes | None:
+        """The source document stored with an integration (``SourceBundle.spec``), or None."""
+        ...
 
 
 @runtime_checkable
@@ -161,6 +208,12 @@ class SourcePlugin(Protocol):
         """Carry out a call and return the result envelope (never raise for upstream failures)."""
         ...
 
+    # Optional, looked up with getattr (a Protocol cannot declare optional members):
+    #   def bind(self, host: PluginHost) -> None        called once when the plugin is loaded
+    #   async def aclose(self) -> None                  called when the executor closes
+    #   async def probe(self, url, *, http, timeout) -> Detection | None
+    #   hold_changes_for_review: ClassVar[bool]
+
 
 def _enabled_kinds() -> set[str] | None:
     kinds = {kind.strip() for kind in os.environ.get("EXECUTOR_SOURCES", "").split(",")}
@@ -172,6 +225,7 @@ class PluginRegistry:
 
     def __init__(self, plugins: Mapping[str, SourcePlugin] | None = None) -> None:
         self._plugins: dict[str, SourcePlugin] = dict(plugins or {})
+        self._host: PluginHost | None = None
         self._entry_points = {
             ep.name: ep
             for ep in entry_points(group=ENTRY_POINT_GROUP)
@@ -201,5 +255,30 @@ class PluginRegistry:
                 hint=f"Installed kinds: {', '.join(self.kinds()) or 'none'}.",
             )
         plugin = entry_point.load()()
+        if self._host is not None:
+            _bind(plugin, self._host)
         self._plugins[kind] = plugin
         return plugin
+
+    def bind(self, host: PluginHost) -> None:
+        """Give ``host`` to every plugin loaded now and to each plugin loaded later."""
+        self._host = host
+        for plugin in list(self._plugins.values()):
+            _bind(plugin, host)
+
+    async def aclose(self) -> None:
+        """Let every loaded plugin release what it holds (sessions, processes)."""
+        for kind, plugin in list(self._plugins.items()):
+            close = getattr(plugin, "aclose", None)
+            if close is None:
+                continue
+            try:
+                await close()
+            except Exception:
+                logger.exception("closing the %s source plugin failed", kind)
+
+
+def _bind(plugin: SourcePlugin, host: PluginHost) -> None:
+    bind = getattr(plugin, "bind", None)
+    if bind is not None:
+        bind(host)

@@ -10,6 +10,9 @@ from executor.store.database import (
     Store,
     StoredTool,
     ToolMatch,
+    ToolPlan,
+    ToolPlanner,
+    ToolState,
     definition_hash,
 )
 from executor.store.runs import (
@@ -30,5 +33,8 @@ __all__ = [
     "StoredTool",
     "ToolCallRecord",
     "ToolMatch",
+    "ToolPlan",
+    "ToolPlanner",
+    "ToolState",
     "definition_hash",
 ]

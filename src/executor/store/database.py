@@ -14,7 +14,7 @@ import hashlib
 import re
 import uuid
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -42,7 +42,11 @@ from executor.models import (
     Policy,
     PolicyAction,
     PolicyScope,
+    ReviewMode,
     ToolDefinition,
+    Toolkit,
+    ToolkitPolicy,
+    ToolReview,
 )
 from executor.store import migrations, search
 from executor.store import tables as t
@@ -149,6 +153,8 @@ def _integration(row: Any) -> Integration:
         tool_count=row.tool_count,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        review_changes=bool(row.review_changes),
+        review_mode=row.review_mode,
     )
 
 
@@ -165,6 +171,77 @@ def _definition(row: Any) -> ToolDefinition:
         is_destructive=bool(row.is_destructive),
         binding=row.binding,
     )
+
+
+def definition_json(definition: ToolDefinition) -> dict[str, Any]:
+    """A tool definition as a JSON object (what a held review stores)."""
+    return {
+        "name": definition.name,
+        "summary": definition.summary,
+        "description": definition.description,
+        "input_schema": definition.input_schema,
+        "output_schema": definition.output_schema,
+        "tags": list(definition.tags),
+        "default_policy": definition.default_policy,
+        "is_read_only": definition.is_read_only,
+        "is_destructive": definition.is_destructive,
+        "binding": definition.binding,
+    }
+
+
+def definition_from_json(data: Mapping[str, Any]) -> ToolDefinition:
+    """The inverse of :func:`definition_json`."""
+    return ToolDefinition(**{**data, "tags": tuple(data.get("tags") or ())})
+
+
+def _review(row: Any, slug: str) -> ToolReview:
+    return ToolReview(
+        integration=slug,
+        name=row.name,
+        change=row.change,
+        status=row.status,
+        reviewed=None if row.reviewed is None else definition_from_json(row.reviewed),
+        proposed=definition_from_json(row.proposed),
+        held_at=row.held_at,
+    )
+
+
+@dataclass(frozen=True)
+class ToolState:
+    """An integration's tools as a :data:`ToolPlanner` sees them, read in its transaction.
+
+    ``hashes`` maps each served tool's name to its definition hash. ``served`` holds the
+    served definitions themselves; it is None when reviews are off and nothing is held (a
+    plain refresh needs the hashes alone). ``reviews`` are the held changes, pending or
+    rejected.
+    """
+
+    slug: str
+    hashes: Mapping[str, str]
+    served: Mapping[str, ToolDefinition] | None
+    reviews: Mapping[str, ToolReview]
+    review_changes: bool
+    review_mode: ReviewMode
+
+
+@dataclass(frozen=True)
+class ToolPlan:
+    """What an integration serves after a change: exactly the tools in ``serve`` (None: the
+    served tools stay as they are), with ``reviews`` as its held changes. ``report`` is the
+    planner's own account, handed back to its caller untouched."""
+
+    serve: tuple[ToolDefinition, ...] | None
+    reviews: tuple[ToolReview, ...]
+    report: Any = None
+
+
+#: Decides, from the current state, what an integration serves next (runs in a worker thread).
+ToolPlanner = Callable[[ToolState], ToolPlan]
+
+#: Integration columns :meth:`Store.update_tools` may change along with the tools.
+_INTEGRATION_FIELDS = frozenset(
+    {"title", "summary", "config", "spec", "auth_methods", "review_changes", "review_mode"}
+)
 
 
 def _connection(row: Any) -> Connection:
@@ -190,6 +267,23 @@ def _policy(row: Any) -> Policy:
         position=row.position,
         user_id=row.user_id,
         created_at=row.created_at,
+    )
+
+
+def _toolkit_policies_json(policies: Sequence[ToolkitPolicy]) -> list[dict[str, str]]:
+    return [{"pattern": rule.pattern, "action": rule.action} for rule in policies]
+
+
+def _toolkit(row: Any) -> Toolkit:
+    return Toolkit(
+        id=row.id,
+        workspace_id=row.workspace_id,
+        slug=row.slug,
+        description=row.description,
+        patterns=tuple(row.patterns),
+        policies=tuple(ToolkitPolicy(rule["pattern"], rule["action"]) for rule in row.policies),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
     )
 
 
@@ -383,6 +477,8 @@ class Store(RunStore):
         spec: bytes | None,
         auth_methods: list[AuthMethod],
         tools: list[ToolDefinition],
+        review_changes: bool = False,
+        review_mode: ReviewMode = "serve_reviewed",
     ) -> Integration:
         """Insert the integration, its tools and their search index rows in one transaction.
 
@@ -405,6 +501,8 @@ class Store(RunStore):
             "tool_count": len(tools),
             "created_at": now,
             "updated_at": now,
+            "review_changes": review_changes,
+            "review_mode": review_mode,
         }
         taken = AlreadyExistsError(
             f"An integration named {slug!r} exists already.",
@@ -570,6 +668,158 @@ class Store(RunStore):
                 )
             ).scalar_one_or_none()
         return None if compressed is None else await _offloop(zlib.decompress, compressed)
+
+    # -- safe refresh: tool changes held for review -------------------------------------------
+
+    async def update_tools(
+        self,
+        workspace_id: str,
+        slug: str,
+        planner: ToolPlanner,
+        *,
+        values: Mapping[str, Any] | None = None,
+    ) -> ToolPlan:
+        """Change what an integration serves, atomically: read its tools and held reviews,
+        let ``planner`` decide (in a worker thread), write the result, bump the catalog.
+
+        ``values`` also sets integration fields (title, summary, config, spec as raw bytes,
+        auth_methods, review_changes, review_mode) in the same transaction. Raises
+        NotFoundError when there is no such integration; on any failure nothing changes.
+        """
+        changes = dict(values or {})
+        unknown = set(changes) - _INTEGRATION_FIELDS
+        if unknown:
+            raise InvalidInputError(f"Unknown integration fields: {', '.join(sorted(unknown))}.")
+        if "spec" in changes and changes["spec"] is not None:
+            changes["spec"] = await _offloop(_compress, changes["spec"])
+        if "auth_methods" in changes:
+            changes["auth_methods"] = _auth_methods_json(changes["auth_methods"])
+        i, tool = t.integrations.c, t.tools.c
+        async with self._transaction(write=True) as connection:
+            # Two planners on one integration run one after the other (PostgreSQL row lock;
+            # SQLite writers hold the database lock already).
+            row = (
+                await connection.execute(
+                    sa.select(t.integrations)
+                    .where(i.workspace_id == workspace_id, i.slug == slug)
+                    .with_for_update()
+                )
+            ).one_or_none()
+            if row is None:
+                raise NotFoundError(
+                    f"No integration named {slug!r}.", hint="List them with sources.list()."
+                )
+            reviews = {
+                review.name: _review(review, slug)
+                for review in await connection.execute(
+                    sa.select(t.tool_reviews).where(t.tool_reviews.c.integration_id == row.id)
+                )
+            }
+            review_changes = bool(changes.get("review_changes", row.review_changes))
+            served: dict[str, ToolDefinition] | None = None
+            if review_changes or reviews:
+                current = (
+                    await connection.execute(
+                        sa.select(t.tools).where(tool.integration_id == row.id)
+                    )
+                ).all()
+                hashes = {item.name: item.definition_hash for item in current}
+                served = {item.name: _definition(item) for item in current}
+            else:
+                current = (
+                    await connection.execute(
+                        sa.select(tool.name, tool.definition_hash).where(
+                            tool.integration_id == row.id
+                        )
+                    )
+                ).all()
+                hashes = {item.name: item.definition_hash for item in current}
+            state = ToolState(
+                slug=slug,
+                hashes=hashes,
+                served=served,
+                reviews=reviews,
+                review_changes=review_changes,
+                review_mode=changes.get("review_mode", row.review_mode),
+            )
+            plan = await anyio.to_thread.run_sync(planner, state)
+            if plan.serve is not None:
+                tools = list(plan.serve)
+                rows = await anyio.to_thread.run_sync(_tool_rows, workspace_id, row.id, tools)
+                changes["tool_count"] = len(tools)
+                await self._delete_index(connection, row.id)
+                await connection.execute(sa.delete(t.tools).where(tool.integration_id == row.id))
+                await self._insert_tools(connection, slug, tools, rows)
+            await connection.execute(
+                sa.update(t.integrations)
+                .where(i.id == row.id)
+                .values(**changes, updated_at=utcnow())
+            )
+            await connection.execute(
+                sa.delete(t.tool_reviews).where(t.tool_reviews.c.integration_id == row.id)
+            )
+            if plan.reviews:
+                await connection.execute(
+                    sa.insert(t.tool_reviews),
+                    [
+                        {
+                            "integration_id": row.id,
+                            "name": review.name,
+                            "change": review.change,
+                            "status": review.status,
+                            "reviewed": None
+                            if review.reviewed is None
+                            else definition_json(review.reviewed),
+                            "proposed": definition_json(review.proposed),
+                            "held_at": review.held_at,
+                        }
+                        for review in plan.reviews
+                    ],
+                )
+            await self._bump_catalog(connection, workspace_id)
+        return plan
+
+    async def list_tool_reviews(
+        self,
+        workspace_id: str,
+        integration: str | None = None,
+        *,
+        status: Literal["pending", "rejected"] | None = "pending",
+    ) -> list[ToolReview]:
+        """Held tool changes ordered by (integration slug, tool name); ``status=None`` lists
+        rejected ones too."""
+        r = t.tool_reviews.c
+        query = (
+            sa.select(t.tool_reviews, t.integrations.c.slug)
+            .join(t.integrations, t.integrations.c.id == r.integration_id)
+            .where(t.integrations.c.workspace_id == workspace_id)
+            .order_by(t.integrations.c.slug, r.name)
+        )
+        if integration is not None:
+            query = query.where(t.integrations.c.slug == integration)
+        if status is not None:
+            query = query.where(r.status == status)
+        async with self._transaction() as connection:
+            rows = (await connection.execute(query)).all()
+        return [_review(row, row.slug) for row in rows]
+
+    async def get_tool_review(
+        self, workspace_id: str, integration: str, name: str
+    ) -> ToolReview | None:
+        """The held change of one tool (pending or rejected), or None."""
+        r = t.tool_reviews.c
+        query = (
+            sa.select(t.tool_reviews)
+            .join(t.integrations, t.integrations.c.id == r.integration_id)
+            .where(
+                t.integrations.c.workspace_id == workspace_id,
+                t.integrations.c.slug == integration,
+                r.name == name,
+            )
+        )
+        async with self._transaction() as connection:
+            row = (await connection.execute(query)).one_or_none()
+        return None if row is None else _review(row, integration)
 
     def _tools_query(self, workspace_id: str) -> sa.Select[Any]:
         return (
@@ -930,6 +1180,99 @@ class Store(RunStore):
                 )
                 .values(position=p.position - 1)
             )
+            await self._bump_catalog(connection, workspace_id)
+        return True
+
+    # -- toolkits --------------------------------------------------------------------------------
+
+    async def create_toolkit(
+        self,
+        workspace_id: str,
+        *,
+        slug: str,
+        description: str,
+        patterns: Sequence[str],
+        policies: Sequence[ToolkitPolicy],
+    ) -> Toolkit:
+        """Insert a toolkit; AlreadyExistsError when the slug is taken in the workspace."""
+        taken = AlreadyExistsError(
+            f"A toolkit named {slug!r} exists already.",
+            hint="Pick another slug, or update or remove the existing toolkit.",
+        )
+        now = utcnow()
+        toolkit_id = new_id()
+        async with self._transaction(write=True) as connection:
+            with self._errors(conflict=taken):
+                await connection.execute(
+                    sa.insert(t.toolkits).values(
+                        id=toolkit_id,
+                        workspace_id=workspace_id,
+                        slug=slug,
+                        description=description,
+                        patterns=list(patterns),
+                        policies=_toolkit_policies_json(policies),
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+            await self._bump_catalog(connection, workspace_id)
+            row = (
+                await connection.execute(sa.select(t.toolkits).where(t.toolkits.c.id == toolkit_id))
+            ).one()
+        return _toolkit(row)
+
+    async def update_toolkit(
+        self,
+        workspace_id: str,
+        slug: str,
+        *,
+        description: str | None = None,
+        patterns: Sequence[str] | None = None,
+        policies: Sequence[ToolkitPolicy] | None = None,
+    ) -> Toolkit | None:
+        """Change the given fields of a toolkit; None when there is no such toolkit."""
+        values: dict[str, Any] = {"updated_at": utcnow()}
+        if description is not None:
+            values["description"] = description
+        if patterns is not None:
+            values["patterns"] = list(patterns)
+        if policies is not None:
+            values["policies"] = _toolkit_policies_json(policies)
+        k = t.toolkits.c
+        where = sa.and_(k.workspace_id == workspace_id, k.slug == slug)
+        async with self._transaction(write=True) as connection:
+            result = await connection.execute(sa.update(t.toolkits).where(where).values(values))
+            if not result.rowcount:
+                return None
+            await self._bump_catalog(connection, workspace_id)
+            row = (await connection.execute(sa.select(t.toolkits).where(where))).one()
+        return _toolkit(row)
+
+    async def get_toolkit(self, workspace_id: str, slug: str) -> Toolkit | None:
+        """One toolkit, or None."""
+        k = t.toolkits.c
+        query = sa.select(t.toolkits).where(k.workspace_id == workspace_id, k.slug == slug)
+        async with self._transaction() as connection:
+            row = (await connection.execute(query)).one_or_none()
+        return None if row is None else _toolkit(row)
+
+    async def list_toolkits(self, workspace_id: str) -> list[Toolkit]:
+        """Every toolkit of the workspace, by slug."""
+        k = t.toolkits.c
+        query = sa.select(t.toolkits).where(k.workspace_id == workspace_id).order_by(k.slug)
+        async with self._transaction() as connection:
+            rows = (await connection.execute(query)).all()
+        return [_toolkit(row) for row in rows]
+
+    async def delete_toolkit(self, workspace_id: str, slug: str) -> bool:
+        """Delete a toolkit; False when there was none."""
+        k = t.toolkits.c
+        async with self._transaction(write=True) as connection:
+            result = await connection.execute(
+                sa.delete(t.toolkits).where(k.workspace_id == workspace_id, k.slug == slug)
+            )
+            if not result.rowcount:
+                return False
             await self._bump_catalog(connection, workspace_id)
         return True
 

@@ -220,13 +220,19 @@ class RunStore(StoreBase):
                 ],
             )
 
-    async def list_runs(self, workspace_id: str, *, limit: int = 50) -> list[RunRecord]:
-        """The newest runs of the workspace, newest first, each with its tool calls."""
+    async def list_runs(
+        self, workspace_id: str, *, limit: int = 50, status: str | None = None
+    ) -> list[RunRecord]:
+        """The newest runs of the workspace, newest first, each with its tool calls; only
+        those with ``status`` (e.g. ``paused``) when given."""
+        where = [t.runs.c.workspace_id == workspace_id]
+        if status is not None:
+            where.append(t.runs.c.status == status)
         async with self._transaction() as connection:
             rows = (
                 await connection.execute(
                     sa.select(*_RUN_COLUMNS)
-                    .where(t.runs.c.workspace_id == workspace_id)
+                    .where(*where)
                     .order_by(t.runs.c.created_at.desc(), t.runs.c.id)
                     .limit(limit)
                 )

@@ -107,6 +107,9 @@ integrations = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("workspace_id", "slug", name="uq_integrations_workspace_slug"),
+    # Added by revision 0006: whether refresh holds tool changes for review, and how.
+    sa.Column("review_changes", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("review_mode", sa.String(16), nullable=False, server_default="serve_reviewed"),
 )
 
 tools = sa.Table(
@@ -131,6 +134,25 @@ tools = sa.Table(
     sa.Column("binding", JSONText, nullable=False),
     sa.Column("definition_hash", sa.String(64), nullable=False),
     sa.UniqueConstraint("integration_id", "name", name="uq_tools_integration_name"),
+)
+
+# Added by revision 0006: tool changes a refresh held for a person's review (one row per tool;
+# ``reviewed`` and ``proposed`` are tool definitions as JSON).
+tool_reviews = sa.Table(
+    "tool_reviews",
+    metadata,
+    sa.Column(
+        "integration_id",
+        sa.String(32),
+        sa.ForeignKey("integrations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("change", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("reviewed", JSONText, nullable=True),
+    sa.Column("proposed", JSONText, nullable=False),
+    sa.Column("held_at", UTCDateTime, nullable=False),
 )
 
 connections = sa.Table(
@@ -273,4 +295,25 @@ search_terms = sa.Table(
     ),
     sa.Column("term", sa.String(128), primary_key=True),
     sa.Column("doc_count", sa.Integer, nullable=False),
+)
+
+# Added by revision 0005: named subsets of the catalog (address patterns) with their own
+# ordered policy rules ([{"pattern", "action"}]), served at /mcp/toolkits/<slug>.
+toolkits = sa.Table(
+    "toolkits",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column(
+        "workspace_id",
+        sa.String(32),
+        sa.ForeignKey("workspaces.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("slug", sa.String(64), nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("patterns", JSONText, nullable=False),
+    sa.Column("policies", JSONText, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("workspace_id", "slug", name="uq_toolkits_workspace_slug"),
 )
