@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 SERVER = r"""
@@ -51,28 +52,46 @@ SPEC: dict[str, Any] = {
 }
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback port free right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
+def wait_listening(port: int, process: subprocess.Popen[Any], what: str, seconds: float) -> None:
+    """Block until ``process`` listens on ``port``; exit with a message if it dies or is late."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                sys.exit(f"{what} did not start")
+            time.sleep(0.05)
+
+
 @contextlib.contextmanager
 def serve_api() -> Iterator[str]:
     """Start the API (uvicorn, its own process); yield its base URL; stop it after."""
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([sys.executable, "-c", SERVER, str(port), json.dumps(SPEC)])
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    sys.exit("the bench API did not start")
-                time.sleep(0.05)
+        wait_listening(port, server, "the bench API", 20)
         yield f"http://127.0.0.1:{port}"
     finally:
         server.terminate()
         server.wait(10)
+
+
+async def add_source(data_dir: Path, api: str) -> str:
+    """Add this API to the data dir as integration ``bench``; return its one tool's address."""
+    from executor import Executor
+
+    async with Executor.open(data_dir=data_dir) as ex:
+        await ex.sources.add_openapi("bench", f"{api}/openapi.json", base_url=api)
+        tools = await ex.tools.list("bench")
+        await ex.ready()
+    assert len(tools) == 1, tools
+    return tools[0].address

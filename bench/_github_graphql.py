@@ -7,16 +7,14 @@
 
 from __future__ import annotations
 
-import subprocess
-import tarfile
-import tempfile
 from pathlib import Path
 from typing import Literal
+
+from _github import CACHE, npm_extract
 
 PACKAGE = "@octokit/graphql-schema@15.26.1"
 MEMBERS = {"sdl": "package/schema.graphql", "json": "package/schema.json"}
 TARGETS = {"sdl": "github-schema.graphql", "json": "github-schema.json"}
-CACHE = Path(__file__).resolve().parent / ".cache"
 
 
 def github_graphql_schema(kind: Literal["sdl", "json"] = "sdl") -> Path:
@@ -24,22 +22,7 @@ def github_graphql_schema(kind: Literal["sdl", "json"] = "sdl") -> Path:
     target = CACHE / TARGETS[kind]
     if target.exists():
         return target
-    CACHE.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=CACHE) as scratch:
-        subprocess.run(
-            ["npm", "pack", PACKAGE, "--silent", "--pack-destination", scratch],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        (tarball,) = Path(scratch).glob("*.tgz")
-        with tarfile.open(tarball) as archive:
-            for each, member in MEMBERS.items():
-                source = archive.extractfile(member)
-                if source is None:
-                    raise RuntimeError(f"{PACKAGE} has no {member}")
-                partial = (CACHE / TARGETS[each]).with_suffix(".part")
-                partial.write_bytes(source.read())
-                partial.replace(CACHE / TARGETS[each])
+    npm_extract(PACKAGE, {member: CACHE / TARGETS[each] for each, member in MEMBERS.items()})
     return target
 
 

@@ -18,17 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from _api import serve_api
+from _api import free_port, serve_api
 
 EXECUTABLE = str(Path(sys.executable).parent / "executor")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _timed(args: list[str], env: dict[str, str], runs: int) -> list[float]:
@@ -61,7 +53,7 @@ def main() -> None:
         env = {
             **os.environ,
             "EXECUTOR_DATA_DIR": str(Path(tmp) / "data"),
-            "EXECUTOR_PORT": str(_free_port()),
+            "EXECUTOR_PORT": str(free_port()),
         }
         env.pop("EXECUTOR_DATABASE_URL", None)
         print(f"{options.runs} runs each; load average {os.getloadavg()[0]:.2f}")

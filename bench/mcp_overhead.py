@@ -30,11 +30,10 @@ from pathlib import Path
 import anyio
 import httpx2
 import uvicorn
-from _api import serve_api
+from _api import add_source, serve_api
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from executor import Executor
 from executor.server import ServerSettings, create_app
 from executor.server.security import AGENT_TOKEN_FILE
 
@@ -186,15 +185,6 @@ async def measure(api: str, base: str, token: str, address: str, calls: int) -> 
                 f"added by {label} over (a): p50 {b50 - a50:.3f} ms (target <= 5), "
                 f"p99 {b99 - a99:.3f} ms (target <= 20); ratio p50 {b50 / a50:.1f}x"
             )
-
-
-async def add_source(data_dir: Path, api: str) -> str:
-    async with Executor.open(data_dir=data_dir) as ex:
-        await ex.sources.add_openapi("bench", f"{api}/openapi.json", base_url=api)
-        tools = await ex.tools.list("bench")
-        await ex.ready()  # closing mid warm-up can leave a DB close task behind
-    assert len(tools) == 1, tools
-    return tools[0].address
 
 
 def main(calls: int) -> None:

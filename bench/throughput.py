@@ -29,7 +29,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,11 +40,10 @@ from typing import Any
 
 import anyio
 import httpx2
-from _api import serve_api
+from _api import add_source, free_port, serve_api, wait_listening
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from executor import Executor
 from executor.server.security import AGENT_TOKEN_FILE
 
 PROTOCOL = "2025-11-25"
@@ -77,12 +75,6 @@ stats.dump_stats(profile)
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
 def run_server(data_dir: Path, log: Path, profile: str | None) -> Iterator[tuple[str, int]]:
     """The server (``executor.server.app.run``, as ``executor web --foreground`` runs it) in its
@@ -94,15 +86,7 @@ def run_server(data_dir: Path, log: Path, profile: str | None) -> Iterator[tuple
     output = log.open("wb")
     server = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit("the server did not start") from None
-                time.sleep(0.05)
+        wait_listening(port, server, "the server", 60)
         yield f"http://127.0.0.1:{port}", server.pid
     finally:
         server.send_signal(signal.SIGINT)
@@ -252,15 +236,6 @@ async def run_clients(calls: list[Any], code: str, load: Load) -> None:
     server_after, workers_after = cpu_seconds(load.server_pid)
     load.server_cpu, load.workers_cpu = server_after - server_cpu, workers_after - workers_cpu
     load.client_cpu = time.process_time() - client_cpu
-
-
-async def add_source(data_dir: Path, api: str) -> str:
-    async with Executor.open(data_dir=data_dir) as ex:
-        await ex.sources.add_openapi("bench", f"{api}/openapi.json", base_url=api)
-        tools = await ex.tools.list("bench")
-        await ex.ready()  # closing mid warm-up can leave a DB close task behind
-    assert len(tools) == 1, tools
-    return tools[0].address
 
 
 def report(load: Load, clients: int, client: str) -> None:

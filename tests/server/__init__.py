@@ -8,11 +8,30 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import uvicorn
 
+from executor import Executor
 from executor.server import ServerSettings, create_app
 from executor.server.security import load_or_create_token
 from tests.servers import free_port
+from tests.servers.petstore import PetStore
+
+
+def add_petstore(data_dir: Path, petstore: tuple[PetStore, str]) -> None:
+    """Add the pet store to the data dir (connection ``work``, with its API key), from sync
+    code (a test that then serves the data dir from another thread or process)."""
+    store, url = petstore
+
+    async def add() -> None:
+        async with Executor.open(data_dir=data_dir) as ex:
+            await ex.sources.add_openapi("petstore", f"{url}/openapi.json")
+            await ex.connections.create(
+                "petstore", "work", auth={"type": "api_key", "value": store.api_key}
+            )
+            await ex.ready()
+
+    anyio.run(add)
 
 
 @contextlib.contextmanager

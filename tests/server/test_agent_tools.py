@@ -21,10 +21,9 @@ import pytest
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from executor import Executor
 from executor.cli import daemon
 from executor.server.security import AGENT_TOKEN_FILE, load_or_create_token
-from tests.server import run_app
+from tests.server import add_petstore, run_app
 from tests.servers import free_port
 from tests.servers.petstore import PetStore
 
@@ -54,19 +53,8 @@ def home(tmp_path: Path) -> Path:
 @pytest.fixture
 def petstore_data(data_dir: Path, petstore: tuple[PetStore, str]) -> PetStore:
     """The data dir with the pet store added (connection ``work``), one pet in the store."""
-    store, url = petstore
-
-    async def add() -> None:
-        async with Executor.open(data_dir=data_dir) as ex:
-            await ex.sources.add_openapi("petstore", f"{url}/openapi.json")
-            await ex.connections.create(
-                "petstore", "work", auth={"type": "api_key", "value": store.api_key}
-            )
-            # Let the open's background warm-up finish: closing while it runs a statement
-            # leaves an aiosqlite close task behind that can hang anyio.run's loop shutdown.
-            await ex.ready()
-
-    anyio.run(add)
+    add_petstore(data_dir, petstore)
+    store, _ = petstore
     store.pets[99] = {"id": 99, "name": "Rex", "tag": "dog"}  # ids from 1 are for new pets
     return store
 

@@ -19,14 +19,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import anyio
 import uvicorn
 import yaml
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from executor import Executor
 from executor.server import ServerSettings, create_app
 from executor.server.security import AGENT_TOKEN_FILE, load_or_create_token
+from tests.server import add_petstore
 from tests.servers import free_port
 from tests.servers.petstore import PetStore
 
@@ -125,19 +124,7 @@ def test_direct_mode_under_the_conformance_suite(
     the missing fixture tools gets a ``tool_not_found`` result with ``isError`` (the scenarios
     only check for some text, or for ``isError``), so they prove nothing and are asserted to be
     exactly that."""
-    store, url = petstore
-
-    async def add() -> None:
-        async with Executor.open(data_dir=data_dir) as ex:
-            await ex.sources.add_openapi("petstore", f"{url}/openapi.json")
-            await ex.connections.create(
-                "petstore", "work", auth={"type": "api_key", "value": store.api_key}
-            )
-            # Let the open's background warm-up finish: closing while it runs a statement
-            # leaves an aiosqlite close task behind that can hang anyio.run's loop shutdown.
-            await ex.ready()
-
-    anyio.run(add)
+    add_petstore(data_dir, petstore)
     expected = {name: code for name, code in baseline().items() if name not in DIRECT_HOLLOW}
     results = run_suite(data_dir, tmp_path, "?tools=direct", expected, hollow=DIRECT_HOLLOW)
     listed = _check(results["tools-list"], "tools-list")["details"]["tools"]

@@ -99,18 +99,7 @@ def new_id() -> str:
 
 def definition_hash(definition: ToolDefinition) -> str:
     """A stable digest of everything that defines a tool; a refresh compares these."""
-    payload = {
-        "name": definition.name,
-        "summary": definition.summary,
-        "description": definition.description,
-        "input_schema": definition.input_schema,
-        "output_schema": definition.output_schema,
-        "tags": list(definition.tags),
-        "default_policy": definition.default_policy,
-        "is_read_only": definition.is_read_only,
-        "is_destructive": definition.is_destructive,
-        "binding": definition.binding,
-    }
+    payload = definition_json(definition)
     return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
