@@ -54,10 +54,13 @@ bench: $(STAMP_DEV)
 	$(BIN)/python bench/call_overhead.py
 	$(BIN)/python bench/search.py
 	$(BIN)/python bench/import_openapi.py
+	$(BIN)/python bench/import_graphql.py
+	$(BIN)/python bench/import_discovery.py
 	$(BIN)/python bench/execute.py
 	$(BIN)/python bench/mcp_overhead.py
 	$(BIN)/python bench/throughput.py
 	$(BIN)/python bench/refresh.py
+	$(BIN)/python bench/cli_startup.py
 
 clean:
 	rm -rf $(VENV) $(NPM_DIR)/node_modules .pytest_cache .mypy_cache .ruff_cache

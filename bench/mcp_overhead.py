@@ -1,13 +1,13 @@
 """What MCP adds to a tool call: ``execute`` with one call versus the same API called directly.
 
-Starts the bench API, adds it as an OpenAPI source in a temporary data dir, serves the Executor
-app (uvicorn in a thread, lifespan on) on a free loopback port, and connects the official MCP
-client over streamable HTTP with the agent token. Interleaved per iteration: (a) a bare httpx2
-GET to the API, (b) MCP ``execute`` of code making one tool call, (c) MCP ``search`` (a cheap
-round trip), and (d) the same tool called as its own MCP tool on ``/mcp?tools=direct`` (when
-this server serves direct mode; otherwise the script says so and skips it). Target: (b) and
-(d) over (a) add p50 <= 5 ms, p99 <= 20 ms. Client, server and sandbox driver share this
-process (and its GIL); the API runs in its own.
+Starts the bench API, adds it as an OpenAPI source in a temporary data dir, starts the server
+in its own process as ``executor web --foreground`` runs it, on a free loopback port, and
+connects the official MCP client over streamable HTTP with the agent token. Interleaved per
+iteration: (a) a bare httpx2 GET to the API, (b) MCP ``execute`` of code making one tool call,
+(c) MCP ``search`` (a cheap round trip), and (d) the same tool called as its own MCP tool on
+``/mcp?tools=direct`` (skipped, saying so, where direct mode is not served). Target: (b) and
+(d) over (a) add p50 <= 5 ms, p99 <= 20 ms. The client (an agent), the server and the API
+each run in their own process, as they do in use.
 
     .venv/bin/python bench/mcp_overhead.py [--calls 300]
 """
@@ -15,33 +15,22 @@ process (and its GIL); the API runs in its own.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import re
-import socket
 import statistics
 import tempfile
-import threading
 import time
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable
 from contextlib import AsyncExitStack
 from pathlib import Path
 
 import anyio
 import httpx2
-import uvicorn
-from _api import add_source, serve_api
+from _api import add_source, run_server, serve_api
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from executor.server import ServerSettings, create_app
 from executor.server.security import AGENT_TOKEN_FILE
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def stats(values: list[float]) -> tuple[float, float]:
@@ -52,28 +41,6 @@ def stats(values: list[float]) -> tuple[float, float]:
 def ms(values: list[float]) -> str:
     p50, p99 = stats(values)
     return f"p50 {p50:7.3f} ms   p99 {p99:7.3f} ms"
-
-
-@contextlib.contextmanager
-def run_app(data_dir: Path) -> Iterator[str]:
-    """The Executor server app with uvicorn in a thread; yield its base URL; stop it after."""
-    port = free_port()
-    app = create_app(ServerSettings(host="127.0.0.1", port=port, data_dir=data_dir))
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:  # set once the lifespan has run and the socket listens
-        if not thread.is_alive():
-            raise SystemExit(f"the server on port {port} failed to start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(15)
-        if thread.is_alive():
-            raise SystemExit("the server did not stop")
 
 
 async def timed(call: Awaitable[None]) -> float:
@@ -192,7 +159,7 @@ def main(calls: int) -> None:
         data_dir = Path(tmp)
         address = anyio.run(add_source, data_dir, api)
         print(f"{calls} interleaved iterations; tool {address}")
-        with run_app(data_dir) as base:
+        with run_server(data_dir, data_dir / "server.log", None) as (base, _):
             token = (data_dir / AGENT_TOKEN_FILE).read_text().strip()
             anyio.run(measure, api, base, token, address, calls)
 

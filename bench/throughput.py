@@ -28,74 +28,22 @@ import argparse
 import contextlib
 import json
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx2
-from _api import add_source, free_port, serve_api, wait_listening
+from _api import add_source, run_server, serve_api
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from executor.server.security import AGENT_TOKEN_FILE
 
 PROTOCOL = "2025-11-25"
-#: The server process: what ``executor web --foreground`` runs, optionally under cProfile (every
-#: thread: the sandbox runs in worker threads, which a plain cProfile.run would not see).
-SERVER = """
-import cProfile, pstats, sys, threading
-from pathlib import Path
-from executor.server.app import ServerSettings, run
-port, data_dir, profile = int(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
-settings = ServerSettings(host="127.0.0.1", port=port, data_dir=data_dir)
-if not profile:
-    run(settings)
-    sys.exit()
-profiles = []
-thread_run = threading.Thread.run
-def profiled_run(self):
-    profiler = cProfile.Profile()
-    profiles.append(profiler)
-    profiler.runcall(thread_run, self)
-threading.Thread.run = profiled_run
-main = cProfile.Profile()
-profiles.append(main)
-main.runcall(run, settings)
-for profiler in profiles:
-    profiler.disable()
-stats = pstats.Stats(*profiles)
-stats.dump_stats(profile)
-"""
-
-
-@contextlib.contextmanager
-def run_server(data_dir: Path, log: Path, profile: str | None) -> Iterator[tuple[str, int]]:
-    """The server (``executor.server.app.run``, as ``executor web --foreground`` runs it) in its
-    own process, its output into ``log``; yield its base URL and pid; stop it after (SIGINT,
-    so uvicorn shuts down cleanly and a profile gets written)."""
-    port = free_port()
-    command = [sys.executable, "-c", SERVER, str(port), str(data_dir), profile or ""]
-    env = {**os.environ, "EXECUTOR_DATA_DIR": str(data_dir)}
-    output = log.open("wb")
-    server = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
-    try:
-        wait_listening(port, server, "the server", 60)
-        yield f"http://127.0.0.1:{port}", server.pid
-    finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(60)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        output.close()
 
 
 def cpu_seconds(pid: int) -> tuple[float, float]:

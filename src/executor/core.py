@@ -190,10 +190,8 @@ class Executor:
             executor.plugins.bind(host)
             try:
                 tasks.start_soon(executor.audit.run)
-                # Off the loop and off the first call's path: the CA bundle takes ~30 ms and
-                # the plugins' imports ~10 ms each.
+                # Off the loop and off the first call's path: the CA bundle takes ~30 ms.
                 tasks.start_soon(anyio.to_thread.run_sync, warm_up_tls)
-                tasks.start_soon(anyio.to_thread.run_sync, executor.plugins.load_all)
                 tasks.start_soon(executor._chore, executor._warm_up)
                 tasks.start_soon(executor._chore, executor._sweep_expired, expiry_sweep)
                 yield executor
@@ -223,9 +221,10 @@ class Executor:
     async def ready(self) -> None:
         """Wait until the warm-up started at open has finished.
 
-        A fresh process pays first-use costs (sandbox workers, each SQL statement's first
-        compilation, caches): the warm-up pays them in the background right after open. A
-        server awaits this before accepting requests; nothing else needs to.
+        A fresh process pays first-use costs (importing the source plugins its integrations
+        use, sandbox workers, each SQL statement's first compilation, caches): the warm-up
+        pays them in the background right after open. A server awaits this before accepting
+        requests; nothing else needs to.
         """
         await self._warmed.wait()
 
@@ -242,6 +241,9 @@ class Executor:
         # cancelled midway can leave the database driver's cleanup behind at loop shutdown.
         with anyio.CancelScope(shield=True):
             try:
+                # The plugins the catalog uses (importing the MCP client alone takes ~0.5 s).
+                kinds = {i.kind for i in await self.store.list_integrations(self.workspace_id)}
+                await anyio.to_thread.run_sync(self.plugins.load, kinds)
                 await self.executions.sandbox.start()
                 await self.check_catalog()
                 await self.policy_rules()

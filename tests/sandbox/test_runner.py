@@ -470,3 +470,27 @@ async def test_code_that_passed_the_check_runs_again_without_a_session_to_spare(
     wrong = "tools.petstore.default.pets.list_pets(limit='two')"
     outcome = await sandbox.run(wrong, PETS, Recorder())
     assert isinstance(outcome, Failed) and outcome.error.details.get("line") == 1, outcome
+
+
+async def test_warm_sessions_never_take_a_worker_a_run_is_waiting_for() -> None:
+    box = Sandbox(workers=1, max_workers=3)
+    try:
+        await _warmed(box)
+        gate, arrived = anyio.Event(), 0
+
+        async def all_at_once(call: SandboxCall) -> Any:
+            nonlocal arrived
+            arrived += 1
+            if arrived == 3:
+                gate.set()
+            await gate.wait()
+            return {"ok": True, "data": []}
+
+        code = "tools.petstore.default.pets.list_pets(limit=1)['ok']"
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as tasks:
+                for i in range(3):
+                    tasks.start_soon(box.run, f"{code}\n{i}", PETS, all_at_once)
+        assert arrived == 3
+    finally:
+        await box.aclose()

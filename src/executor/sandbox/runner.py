@@ -672,7 +672,9 @@ class Sandbox:
             if self._pool is None:
                 pool = Monty(
                     min_processes=self._workers,
-                    max_processes=self._max_workers,
+                    # Warm sessions (and the one being prepared) hold workers of their own:
+                    # they never take one that a run is waiting for.
+                    max_processes=self._max_workers + _WARM_SESSIONS + 1,
                     request_timeout=self.limits.wall_time + _HUNG_WORKER_GRACE,
                 )
                 await anyio.to_thread.run_sync(pool.__enter__)

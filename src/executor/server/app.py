@@ -106,6 +106,8 @@ def create_app(
             opened.append(executor)
             # Tells connected agents when the tool list changes (this and other processes).
             tasks.start_soon(mcp.announcer.run, current_executor)
+            # Accept requests once the first-use costs are paid (plugins, workers, statements).
+            await executor.ready()
             try:
                 yield {"executor": executor}
             finally:

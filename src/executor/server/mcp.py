@@ -525,6 +525,18 @@ class _Tools:
         self._direct[endpoint.toolkit] = (generation, tools, names)
         return tools, names
 
+    def input_schema(self, name: str) -> Mapping[str, Any] | None:
+        """A tool's input schema by name, for the SDK's ``Mcp-Param-*`` header validation:
+        the default tools' are fixed, a direct-mode tool's comes from the cached listing
+        (None, nothing to validate, before the first listing)."""
+        if name in _TOOL_SCHEMAS:
+            return _TOOL_SCHEMAS[name]
+        for _, tools, _ in self._direct.values():
+            for tool in tools:
+                if tool.name == name:
+                    return tool.input_schema
+        return None
+
     # -- calling -------------------------------------------------------------------------------
 
     async def call(
@@ -912,6 +924,9 @@ def create_server(
         on_list_tools=on_list_tools,
         on_call_tool=on_call_tool,
         on_subscriptions_listen=announcer.listen,
+        # Without it, every 2026-07-28 tools/call over HTTP ran the whole tools/list handler
+        # (catalog queries included) just to look for Mcp-Param-* header annotations.
+        get_tool_input_schema=tools.input_schema,
     )
     server.middleware.append(cast(Any, track_sessions))
     server.middleware.append(

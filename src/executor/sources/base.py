@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Awaitable, Callable, Mapping
+import threading
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -226,6 +227,7 @@ class PluginRegistry:
     def __init__(self, plugins: Mapping[str, SourcePlugin] | None = None) -> None:
         self._plugins: dict[str, SourcePlugin] = dict(plugins or {})
         self._host: PluginHost | None = None
+        self._loading = threading.Lock()
         self._entry_points = {
             ep.name: ep
             for ep in entry_points(group=ENTRY_POINT_GROUP)
@@ -235,11 +237,13 @@ class PluginRegistry:
         if enabled is not None:
             self._entry_points = {k: v for k, v in self._entry_points.items() if k in enabled}
 
-    def load_all(self) -> None:
-        """Import every enabled plugin now (the executor does it in a worker thread at open,
-        so no call pays for the imports)."""
-        for kind in list(self._entry_points):
-            self.get(kind)
+    def load(self, kinds: Iterable[str] | None = None) -> None:
+        """Import these installed plugins now (default: every enabled one). The executor
+        imports those its integrations use in a worker thread at open, so no call pays for
+        the imports and no process pays for plugins it does not use."""
+        for kind in list(self._entry_points) if kinds is None else kinds:
+            if kind in self._entry_points:
+                self.get(kind)
 
     def kinds(self) -> list[str]:
         return sorted({*self._plugins, *self._entry_points})
@@ -254,10 +258,14 @@ class PluginRegistry:
                 f"No source plugin of kind {kind!r}.",
                 hint=f"Installed kinds: {', '.join(self.kinds()) or 'none'}.",
             )
-        plugin = entry_point.load()()
-        if self._host is not None:
-            _bind(plugin, self._host)
-        self._plugins[kind] = plugin
+        # One instance per kind, also when the warm-up thread and a call want it at once.
+        with self._loading:
+            plugin = self._plugins.get(kind)
+            if plugin is None:
+                plugin = entry_point.load()()
+                if self._host is not None:
+                    _bind(plugin, self._host)
+                self._plugins[kind] = plugin
         return plugin
 
     def bind(self, host: PluginHost) -> None:
