@@ -297,16 +297,7 @@ def _tool_rows(
             {
                 "id": tool_id,
                 "integration_id": integration_id,
-                "name": definition.name,
-                "summary": definition.summary,
-                "description": definition.description,
-                "input_schema": definition.input_schema,
-                "output_schema": definition.output_schema,
-                "tags": list(definition.tags),
-                "default_policy": definition.default_policy,
-                "is_read_only": definition.is_read_only,
-                "is_destructive": definition.is_destructive,
-                "binding": definition.binding,
+                **definition_json(definition),
                 "definition_hash": definition_hash(definition),
             }
         )
