@@ -62,6 +62,17 @@ def utcnow() -> datetime:
 
 metadata = sa.MetaData()
 
+
+def _workspace_id() -> sa.Column[str]:
+    """The ``workspace_id`` column every workspace-owned table has (deleted with it)."""
+    return sa.Column(
+        "workspace_id",
+        sa.String(32),
+        sa.ForeignKey("workspaces.id", ondelete="CASCADE"),
+        nullable=False,
+    )
+
+
 workspaces = sa.Table(
     "workspaces",
     metadata,
@@ -75,12 +86,7 @@ users = sa.Table(
     "users",
     metadata,
     sa.Column("id", sa.String(32), primary_key=True),
-    sa.Column(
-        "workspace_id",
-        sa.String(32),
-        sa.ForeignKey("workspaces.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    _workspace_id(),
     sa.Column("name", sa.String(64), nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.UniqueConstraint("workspace_id", "name", name="uq_users_workspace_name"),
@@ -90,12 +96,7 @@ integrations = sa.Table(
     "integrations",
     metadata,
     sa.Column("id", sa.String(32), primary_key=True),
-    sa.Column(
-        "workspace_id",
-        sa.String(32),
-        sa.ForeignKey("workspaces.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    _workspace_id(),
     sa.Column("slug", sa.String(64), nullable=False),
     sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("title", sa.Text, nullable=False),
@@ -159,12 +160,7 @@ connections = sa.Table(
     "connections",
     metadata,
     sa.Column("id", sa.String(32), primary_key=True),
-    sa.Column(
-        "workspace_id",
-        sa.String(32),
-        sa.ForeignKey("workspaces.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    _workspace_id(),
     sa.Column(
         "integration_id",
         sa.String(32),
@@ -189,12 +185,7 @@ policies = sa.Table(
     "policies",
     metadata,
     sa.Column("id", sa.String(32), primary_key=True),
-    sa.Column(
-        "workspace_id",
-        sa.String(32),
-        sa.ForeignKey("workspaces.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    _workspace_id(),
     sa.Column("scope", sa.String(16), nullable=False),
     sa.Column(
         "user_id", sa.String(32), sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=True
@@ -210,12 +201,7 @@ secrets = sa.Table(
     "secrets",
     metadata,
     sa.Column("id", sa.String(32), primary_key=True),
-    sa.Column(
-        "workspace_id",
-        sa.String(32),
-        sa.ForeignKey("workspaces.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    _workspace_id(),
     sa.Column("name", sa.String(255), nullable=False),
     sa.Column("ciphertext", sa.LargeBinary, nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
@@ -227,12 +213,7 @@ runs = sa.Table(
     "runs",
     metadata,
     sa.Column("id", sa.String(36), primary_key=True),
-    sa.Column(
-        "workspace_id",
-        sa.String(32),
-        sa.ForeignKey("workspaces.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    _workspace_id(),
     sa.Column("kind", sa.String(16), nullable=False),
     sa.Column("caller", sa.Text, nullable=False),
     sa.Column("status", sa.String(32), nullable=False),
@@ -303,12 +284,7 @@ toolkits = sa.Table(
     "toolkits",
     metadata,
     sa.Column("id", sa.String(32), primary_key=True),
-    sa.Column(
-        "workspace_id",
-        sa.String(32),
-        sa.ForeignKey("workspaces.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    _workspace_id(),
     sa.Column("slug", sa.String(64), nullable=False),
     sa.Column("description", sa.Text, nullable=False),
     sa.Column("patterns", JSONText, nullable=False),
