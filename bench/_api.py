@@ -148,3 +148,17 @@ def run_server(data_dir: Path, log: Path, profile: str | None) -> Iterator[tuple
             server.kill()
             server.wait()
         output.close()
+
+
+def machine_speed() -> float:
+    """Seconds this machine takes for a fixed pure-Python loop (median of 3): printed beside
+    figures so that runs on machines of different speed can be compared (session machines of
+    the same kind have differed by 2x)."""
+    times = []
+    for _ in range(3):
+        began = time.perf_counter()
+        total = 0
+        for i in range(2_000_000):
+            total += i
+        times.append(time.perf_counter() - began)
+    return sorted(times)[1]

@@ -19,8 +19,10 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from executor import Executor, FetchError, NotFoundError, SpecError
+from executor.models import INTEGRATION_REVIEW, IntegrationReview
 from tests.server import run_app
 from tests.servers import serve
+from tests.servers.jsonrpc import NotesServer
 
 LIST = "api.default.items.list_items"
 CREATE = "api.default.items.create_item"
@@ -35,6 +37,9 @@ def build_spec(
     owner: bool = False,
     create: bool = True,
     delete: bool = False,
+    server: str = "/",
+    api_key: str | None = None,
+    title: str = "Items",
 ) -> dict[str, Any]:
     """The API's OpenAPI document; each flag is one upstream change a test can make."""
     parameters: list[dict[str, Any]] = [
@@ -86,12 +91,18 @@ def build_spec(
                 "responses": {"200": {"description": "Deleted."}},
             }
         }
-    return {
+    spec: dict[str, Any] = {
         "openapi": "3.0.3",
-        "info": {"title": "Items", "version": "1"},
-        "servers": [{"url": "/"}],
+        "info": {"title": title, "version": "1"},
+        "servers": [{"url": server}],
         "paths": paths,
     }
+    if api_key is not None:  # where the API wants its key: "header" or "query"
+        name = "X-Key" if api_key == "header" else "key"
+        scheme = {"type": "apiKey", "in": api_key, "name": name}
+        spec["components"] = {"securitySchemes": {"key": scheme}}
+        spec["security"] = [{"key": []}]
+    return spec
 
 
 class ItemsAPI:
@@ -352,6 +363,97 @@ async def test_reviewing_a_tool_with_nothing_pending_is_not_found(
     assert await ex.sources.review("api") == []  # nothing pending: nothing to decide
     with pytest.raises(NotFoundError):
         await ex.sources.pending_reviews("nope")
+
+
+async def test_a_changed_server_url_keeps_calls_on_the_old_host_until_accepted(
+    ex: Executor, api: tuple[ItemsAPI, str]
+) -> None:
+    upstream, url = api
+    moved = ItemsAPI()
+    with serve(moved.app) as new_url:
+        await ex.sources.add("api", source=f"{url}/openapi.json", review_changes=True)
+        upstream.spec = build_spec(server=new_url)
+        report = await ex.sources.refresh("api")
+        # OpenAPI servers live in each tool's call binding: every tool is held for it.
+        assert report.changed == report.held == ("items.create_item", "items.list_items")
+        for review in await ex.sources.pending_reviews("api"):
+            assert review.changed_fields == ("binding",)
+            assert review.reviewed.binding["servers"][0]["url"] == f"{url}/"
+            assert review.proposed.binding["servers"][0]["url"] == new_url
+
+        assert (await ex.call(LIST, {"limit": 1}))["ok"]
+        assert (upstream.calls, moved.calls) == (["GET /items?limit=1"], [])
+
+        assert await ex.sources.review("api") == ["items.create_item", "items.list_items"]
+        assert (await ex.call(LIST, {"limit": 2}))["ok"]
+        assert (upstream.calls, moved.calls) == (["GET /items?limit=1"], ["GET /items?limit=2"])
+
+
+async def test_a_changed_auth_scheme_is_held_while_title_and_summary_apply(
+    ex: Executor, api: tuple[ItemsAPI, str]
+) -> None:
+    upstream, url = api
+    upstream.spec = build_spec(api_key="header")
+    await ex.sources.add("api", source=f"{url}/openapi.json", review_changes=True)
+    upstream.spec = build_spec(api_key="query", title="Items v2")
+    report = await ex.sources.refresh("api")
+    assert (report.added, report.changed, report.removed) == ((), (), ())
+    assert report.held == (INTEGRATION_REVIEW,)
+
+    integration = await ex.sources.get("api")
+    assert integration.title == "Items v2"  # cosmetic: applied at once
+    assert [(m.location, m.name) for m in integration.auth_methods] == [("header", "X-Key")]
+    (review,) = await ex.sources.pending_reviews("api")
+    assert isinstance(review, IntegrationReview)
+    assert (review.name, review.change, review.status) == ("@integration", "changed", "pending")
+    assert review.changed_fields == ("auth_methods",)
+    assert [(m.location, m.name) for m in review.reviewed.auth_methods] == [("header", "X-Key")]
+    assert [(m.location, m.name) for m in review.proposed.auth_methods] == [("query", "key")]
+    # Meanwhile a new connection takes the reviewed scheme: the key stays out of URLs.
+    held = await ex.connections.create("api", "held", auth={"type": "api_key", "value": "k-1"})
+    assert (held.auth["location"], held.auth["name"]) == ("header", "X-Key")
+    assert (await ex.sources.refresh("api")).held == (INTEGRATION_REVIEW,)  # still the one
+
+    assert await ex.sources.review("api", INTEGRATION_REVIEW) == [INTEGRATION_REVIEW]
+    assert await ex.sources.pending_reviews("api") == []
+    after = await ex.connections.create("api", "after", auth={"type": "api_key", "value": "k-2"})
+    assert (after.auth["location"], after.auth["name"]) == ("query", "key")
+    assert (await ex.sources.refresh("api")).held == ()
+
+
+async def test_an_integration_server_url_change_is_held_and_a_rejection_remembered(
+    ex: Executor,
+) -> None:
+    # The example OpenRPC plugin keeps the JSON-RPC endpoint in the integration's config.
+    listing = "notes.default.notes.list"
+    first, second = NotesServer(), NotesServer()
+    with serve(first.app) as first_url, serve(second.app) as second_url:
+        integration = await ex.sources.add("notes", source=f"{first_url}/openrpc.json")
+        assert integration.review_changes is True
+        await ex.policies.set("notes.*", "allow")
+        first.document["servers"] = [{"name": "moved", "url": f"{second_url}/rpc"}]
+        report = await ex.sources.refresh("notes")
+        assert (report.changed, report.held) == ((), (INTEGRATION_REVIEW,))
+        (review,) = await ex.sources.pending_reviews("notes")
+        assert review.changed_fields == ("config.server_url",)
+        assert review.reviewed.config["server_url"] == f"{first_url}/rpc"
+        assert review.proposed.config["server_url"] == f"{second_url}/rpc"
+        assert (await ex.call(listing))["ok"]
+        assert (len(first.requests), len(second.requests)) == (1, 0)
+
+        assert await ex.sources.review("notes", [INTEGRATION_REVIEW]) == [INTEGRATION_REVIEW]
+        assert (await ex.sources.get("notes")).config["server_url"] == f"{second_url}/rpc"
+        assert (await ex.call(listing))["ok"]
+        assert (len(first.requests), len(second.requests)) == (1, 1)
+
+        # Moving again is a new proposal; rejected, it is remembered and not held again.
+        first.document["servers"] = [{"url": "/rpc"}]
+        assert (await ex.sources.refresh("notes")).held == (INTEGRATION_REVIEW,)
+        assert await ex.sources.review("notes", action="reject") == [INTEGRATION_REVIEW]
+        assert (await ex.sources.refresh("notes")).held == ()
+        assert await ex.sources.pending_reviews("notes") == []
+        assert (await ex.call(listing))["ok"]
+        assert (len(first.requests), len(second.requests)) == (1, 2)
 
 
 async def test_the_api_lists_and_decides_held_changes(

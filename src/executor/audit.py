@@ -15,11 +15,10 @@ import dataclasses
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import anyio
 
-from executor.store import CallRecord, ExecutionRecord, Store
+from executor.store import CallRecord, ExecutionEnded, ExecutionRecord, Store
 
 logger = logging.getLogger("executor.audit")
 
@@ -36,7 +35,9 @@ class AuditWriter:
         # Records arriving within this many seconds share one transaction: under load that is
         # one write per window instead of one per call.
         self._window = window
-        self._pending: list[CallRecord | ExecutionRecord | Write] = []
+        self._pending: list[CallRecord | ExecutionRecord | ExecutionEnded | Write] = []
+        #: Where each execution start waits in ``_pending`` (its end folds into it there).
+        self._starts: dict[str, int] = {}
         self._wake = anyio.Event()
         self._closing = False
         self._closed = anyio.Event()
@@ -50,20 +51,32 @@ class AuditWriter:
 
     def start_execution(self, record: ExecutionRecord) -> None:
         """Queue a new execution's run; calls queued after it may refer to it."""
+        self._starts[record.run_id] = len(self._pending)
         self._pending.append(record)
         self._wake.set()
 
-    def end_execution(self, run_id: str, **ended: Any) -> bool:
-        """Fold how an execution ended into its queued start, if that is not written yet.
+    def end_execution(self, end: ExecutionEnded) -> None:
+        """Queue how a running execution ended.
 
-        Returns False when the start is already stored: the caller must update it instead.
-        A run that starts and ends within one batch is then one row written once.
+        Folded into its start while that is still queued, so a run that starts and ends
+        within one batch is one row written once; otherwise an update in the next batch,
+        in the same transaction as the batch's other records.
         """
-        for index, item in enumerate(self._pending):
-            if isinstance(item, ExecutionRecord) and item.run_id == run_id:
-                self._pending[index] = dataclasses.replace(item, **ended)
-                return True
-        return False
+        index = self._starts.pop(end.run_id, None)
+        if index is not None:
+            start = self._pending[index]
+            assert isinstance(start, ExecutionRecord) and start.run_id == end.run_id
+            self._pending[index] = dataclasses.replace(
+                start,
+                status=end.status,
+                result=end.result,
+                logs=end.logs,
+                error=end.error,
+                updated_at=end.updated_at,
+            )
+            return
+        self._pending.append(end)
+        self._wake.set()
 
     def defer(self, write: Write) -> None:
         """Queue a write that must happen after everything queued before it."""
@@ -95,28 +108,37 @@ class AuditWriter:
         async with self._writing:
             while self._pending:
                 batch, self._pending = self._pending, []
+                self._starts.clear()
                 records: list[CallRecord] = []
                 executions: list[ExecutionRecord] = []
+                ends: list[ExecutionEnded] = []
                 for item in batch:
                     if isinstance(item, CallRecord):
                         records.append(item)
                     elif isinstance(item, ExecutionRecord):
                         executions.append(item)
+                    elif isinstance(item, ExecutionEnded):
+                        ends.append(item)
                     else:
-                        await self._write(records, executions)
-                        records, executions = [], []
+                        await self._write(records, executions, ends)
+                        records, executions, ends = [], [], []
                         await self._guarded(item)
-                await self._write(records, executions)
+                await self._write(records, executions, ends)
                 if not drain:
                     break
 
-    async def _write(self, records: list[CallRecord], executions: list[ExecutionRecord]) -> None:
-        if not records and not executions:
+    async def _write(
+        self,
+        records: list[CallRecord],
+        executions: list[ExecutionRecord],
+        ends: list[ExecutionEnded],
+    ) -> None:
+        if not records and not executions and not ends:
             return
         store, workspace = self._store, self._workspace_id
         try:
             with anyio.CancelScope(shield=True):
-                await store.record_calls(workspace, records, executions)
+                await store.record_calls(workspace, records, executions, ends)
         except Exception:
             # One bad row must not lose the others: write them one by one (runs first, so
             # calls find their execution) and report only what still fails.
@@ -126,6 +148,8 @@ class AuditWriter:
                 )
             for record in records:
                 await self._guarded(functools.partial(store.record_calls, workspace, [record]))
+            for end in ends:
+                await self._guarded(functools.partial(store.record_calls, workspace, [], [], [end]))
 
     async def _guarded(self, write: Write) -> None:
         try:

@@ -1,11 +1,11 @@
 """The call pipeline, written once and used by every surface (STYLE.md):
 
 address → resolve tool → policy decision (block?) → validate arguments →
-credentials from secret refs → (approval?) → source plugin call → result envelope
-(secrets scrubbed) → audit record
+credentials from secret refs → the plugin's own checks → (approval?) → source plugin call →
+result envelope (secrets scrubbed) → audit record
 
-Blocking comes first so a blocked tool reveals nothing; validation and credentials come before
-approval so a human is never asked about a call that can only fail.
+Blocking comes first so a blocked tool reveals nothing; validation, credentials and the
+plugin's checks come before approval so a human is never asked about a call that can only fail.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import inspect
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +34,7 @@ from executor.errors import (
     ToolBlockedError,
     ToolNotFoundError,
 )
+from executor.health import HealthRecorder
 from executor.models import ApprovalRequest, Connection, ToolDefinition
 from executor.policy import PolicyDecision, decide_policy
 from executor.redact import RedactingFilter, redact
@@ -66,6 +67,8 @@ class _Trace:
     ask: bool = True
     decision: str = "none"
     secrets: tuple[str, ...] = ()
+    answers: Sequence[Mapping[str, Any]] = ()
+    connection: Connection | None = None
 
 
 @dataclass(frozen=True)
@@ -80,11 +83,14 @@ class ResolvedTool:
     validator: Any
 
 
-def validation_errors(validator: Any, arguments: Mapping[str, Any]) -> list[dict[str, str]]:
-    """Every schema violation of ``arguments`` as ``{"path", "message"}`` (at most 20)."""
+def validation_errors(
+    validator: Any, arguments: Mapping[str, Any], *, root: str = "(arguments)"
+) -> list[dict[str, str]]:
+    """Every schema violation of ``arguments`` as ``{"path", "message"}`` (at most 20);
+    ``root`` names the whole value in paths."""
     violations = []
     for error in validator.iter_errors(arguments):
-        path = "/".join(str(part) for part in error.instance_path) or "(arguments)"
+        path = "/".join(str(part) for part in error.instance_path) or root
         violations.append({"path": path, "message": error.message})
         if len(violations) >= _MAX_VIOLATIONS:
             break
@@ -98,9 +104,13 @@ class CallPipeline:
         self._executor = executor
         self._on_approval = on_approval
         self._resolved: dict[str, ResolvedTool] = {}
+        #: Bumped by :meth:`invalidate`: a tool resolved across a change is not cached.
+        self._generation = 0
+        self._health = HealthRecorder(executor.store, executor.workspace_id, executor.audit.defer)
 
     def invalidate(self) -> None:
         """Forget cached tools and validators after the catalog changed."""
+        self._generation += 1
         self._resolved.clear()
 
     async def call(
@@ -112,6 +122,7 @@ class CallPipeline:
         approved: bool = False,
         ask: bool = True,
         record: Callable[[CallRecord], None] | None = None,
+        answers: Sequence[Mapping[str, Any]] = (),
     ) -> ToolResult:
         """Run one call through the whole pipeline and return its result envelope.
 
@@ -119,11 +130,13 @@ class CallPipeline:
         policy is still checked, but nobody is asked again. ``ask=False`` never consults the
         approval callback, so a call that needs approval returns ``approval_required`` (code
         mode turns that into a durable pause). ``record`` receives the audit record instead of
-        the audit writer (an execution files it under its own run).
+        the audit writer (an execution files it under its own run). ``answers`` are a human's
+        answers to the questions the upstream asked on earlier attempts of this call (see
+        :class:`~executor.sources.base.PluginCall`).
         """
         started = time.perf_counter()
         args = dict(arguments or {})
-        trace = _Trace(approved=approved, ask=ask)
+        trace = _Trace(approved=approved, ask=ask, answers=answers)
         result: ToolResult | None = None
         try:
             result = await self._run(address, args, trace)
@@ -145,11 +158,16 @@ class CallPipeline:
             if trace.secrets:
                 _LOG_FILTER.remove(trace.secrets)
             self._audit(address, args, trace, result, started, caller, record)
-        return redact(result, trace.secrets) if trace.secrets else result
+        if trace.secrets:
+            result = redact(result, trace.secrets)
+        if trace.connection is not None:
+            self._health.note(trace.connection, result)
+        return result
 
     async def _run(self, address: str, args: dict[str, Any], trace: _Trace) -> ToolResult:
         await self._executor.check_catalog()
         tool = await self.resolve(address)
+        trace.connection = tool.connection
         # A blocked tool is refused before anything else is said about it.
         policy = await self.decide(tool)
         trace.decision = policy.action
@@ -166,23 +184,28 @@ class CallPipeline:
         resolved_auth = await self._credentials(tool)
         trace.secrets = resolved_auth.secret_values
         _LOG_FILTER.add(trace.secrets)
+        plugin = self._executor.plugins.get(tool.integration_kind)
+        request = PluginCall(
+            tool=tool.definition,
+            arguments=args,
+            integration_config=tool.integration_config,
+            connection_settings=tool.connection.settings,
+            auth=resolved_auth.applied,
+            http=self._executor.http_client(tool.connection),
+            timeout=self._executor.call_timeout(tool.connection),
+            integration=tool.connection.integration,
+            connection_id=tool.connection.id,
+            address=tool.address,
+            answers=trace.answers,
+        )
+        # The plugin's own checks (a GraphQL selection against the schema) come before
+        # approval too; the hook is optional.
+        validate = getattr(plugin, "validate_arguments", None)
+        if validate is not None:
+            await validate(request)
         if not trace.approved:
             await self._approve(tool, policy, args, ask=trace.ask)
-        plugin = self._executor.plugins.get(tool.integration_kind)
-        return await plugin.call(
-            PluginCall(
-                tool=tool.definition,
-                arguments=args,
-                integration_config=tool.integration_config,
-                connection_settings=tool.connection.settings,
-                auth=resolved_auth.applied,
-                http=self._executor.http_client(tool.connection),
-                timeout=self._executor.call_timeout(tool.connection),
-                integration=tool.connection.integration,
-                connection_id=tool.connection.id,
-                address=tool.address,
-            )
-        )
+        return await plugin.call(request)
 
     async def resolve(self, address: str) -> ResolvedTool:
         """Find the tool behind an address, or raise ``tool_not_found`` with suggestions.
@@ -203,6 +226,7 @@ class CallPipeline:
             raise await self._not_found(address) from None
         executor = self._executor
         store, workspace = executor.store, executor.workspace_id
+        generation = self._generation
         integration = await store.get_integration(workspace, parts.integration)
         connection = await store.get_connection(workspace, parts.integration, parts.connection)
         stored = await store.get_tool_definition(workspace, parts.integration, parts.tool)
@@ -218,7 +242,8 @@ class CallPipeline:
             definition=stored.definition,
             validator=jsonschema_rs.validator_for(stored.definition.input_schema),
         )
-        self._resolved[address] = resolved
+        if generation == self._generation:
+            self._resolved[address] = resolved
         return resolved
 
     async def decide(self, tool: ResolvedTool) -> PolicyDecision:

@@ -32,6 +32,7 @@ from executor.models import (
     Connection,
     Execution,
     Integration,
+    IntegrationReview,
     Policy,
     PolicyAction,
     PolicyScope,
@@ -44,7 +45,7 @@ from executor.models import (
     ToolReview,
 )
 from executor.policy import PolicySet, check_pattern
-from executor.refresh import plan_mode, plan_refresh, plan_review
+from executor.refresh import plan_mode, plan_refresh, plan_review, plan_unchanged
 from executor.results import ToolResult
 from executor.sandbox import SandboxLimits
 from executor.secrets import (
@@ -65,7 +66,7 @@ from executor.sources.base import (
 )
 from executor.sources.detect import CONFIDENT, describe_candidates, detect_source, source_config
 from executor.sources.fetch import guarded_client, warm_up_tls
-from executor.store import RunRecord, Store, StoredTool, ToolPlan, ToolState
+from executor.store import RunRecord, Store, StoredTool
 from executor.toolkits import Toolkits, contains, current_toolkit, toolkit_rules
 
 _logger = logging.getLogger("executor.core")
@@ -112,6 +113,8 @@ class Executor:
         self.has_approver = on_approval is not None
         self._clients: dict[str, httpx2.AsyncClient] = {}
         self._rules: list[Policy] | None = None
+        #: Bumped by every catalog change: a cache read that straddles one is not kept.
+        self._generation = 0
         self._catalog_version: int | None = None
         self._catalog_checked = -math.inf
         self._addresses: list[str] | None = None
@@ -326,25 +329,29 @@ class Executor:
     async def policy_rules(self) -> list[Policy]:
         """Every policy rule, cached until a policy changes; working through a toolkit, its own
         rules follow the workspace's."""
-        if self._rules is None:
-            self._rules = await self.store.list_policies(self.workspace_id)
+        while (rules := self._rules) is None:
+            generation = self._generation
+            read = await self.store.list_policies(self.workspace_id)
+            if generation == self._generation:  # else a change came meanwhile: read again
+                self._rules = read
         toolkit = current_toolkit(self.workspace_id)
-        return self._rules if toolkit is None else [*self._rules, *toolkit_rules(toolkit)]
+        return rules if toolkit is None else [*rules, *toolkit_rules(toolkit)]
 
     async def addresses(self, *, include_blocked: bool = False) -> list[str]:
         """Every tool address, cached until the catalog changes. Blocked tools are hidden
         everywhere, suggestions included, unless ``include_blocked``."""
-        if self._addresses is None:
+        while (addresses := self._addresses) is None:
+            generation = self._generation
             names = await self.store.tool_names(self.workspace_id)
             connections: dict[str, list[str]] = {}
             for connection in await self.store.list_connections(self.workspace_id):
                 connections.setdefault(connection.integration, []).append(connection.name)
-            self._addresses = [
-                f"{slug}.{conn}.{name}"
-                for slug, name in names
-                for conn in connections.get(slug, [])
-            ]
-        addresses = self._addresses
+            if generation == self._generation:  # else a change came meanwhile: read again
+                self._addresses = [
+                    f"{slug}.{conn}.{name}"
+                    for slug, name in names
+                    for conn in connections.get(slug, [])
+                ]
         toolkit = current_toolkit(self.workspace_id)
         if toolkit is not None:
             addresses = [address for address in addresses if contains(toolkit, address)]
@@ -372,6 +379,7 @@ class Executor:
     def catalog_changed(self) -> None:
         """Drop every cache that depends on the catalog, connections, policies or toolkits, and
         tell the listeners registered with :meth:`on_catalog_change`."""
+        self._generation += 1
         self._rules = None
         self._addresses = None
         self.pipeline.invalidate()
@@ -605,6 +613,8 @@ class Sources(_Part):
         if slug is None:
             slug = _derived_slug(bundle.title, config, kind)
             await self._check_free(slug)
+        if progress is not None:
+            progress("index", 0, len(bundle.tools))
         integration = await ex.store.create_integration(
             ex.workspace_id,
             slug=slug,
@@ -617,6 +627,7 @@ class Sources(_Part):
             tools=bundle.tools,
             review_changes=review_changes,
             review_mode=review_mode or "serve_reviewed",
+            progress=_index_progress(progress),
         )
         if not bundle.auth_methods or not bundle.requires_auth:
             await ex.store.create_connection(
@@ -641,7 +652,9 @@ class Sources(_Part):
         self, kind: str, config: SourceConfig, progress: Progress | None
     ) -> SourceBundle:
         plugin = self._ex.plugins.get(kind)
-        return await plugin.load(config, fetch_policy=self._ex.fetch_policy, progress=progress)
+        return await plugin.load(
+            config, fetch_policy=self._ex.fetch_policy, progress=_plugin_progress(progress)
+        )
 
     async def list(self) -> list[Integration]:
         """Every integration in the catalog, by slug."""
@@ -661,8 +674,11 @@ class Sources(_Part):
 
         With ``review_changes`` on, added tools and tools whose definition differs from the
         one a person last reviewed are held instead of served (``held`` in the report; decide
-        them with :meth:`review`). Removed tools go at once. If the source can no longer be
-        read, the error is raised and the catalog is untouched.
+        them with :meth:`review`). Removed tools go at once. So is a change to the
+        integration's authority settings (base URL, endpoint, servers, MCP command or URL,
+        auth methods; ``@integration`` in ``held``): the reviewed settings stay until it is
+        accepted, while title and summary apply at once. If the source can no longer be read,
+        the error is raised and the catalog is untouched.
         """
         ex = self._ex
         integration = await self.get(slug)
@@ -673,17 +689,18 @@ class Sources(_Part):
             spec = await ex.store.load_spec(ex.workspace_id, slug) or b""
             config = replace(config, text=spec.decode("utf-8", "replace"))
         bundle = await self._load(integration.kind, config, progress)
+        plugin = ex.plugins.get(integration.kind)
         plan = await ex.store.update_tools(
             ex.workspace_id,
             slug,
-            plan_refresh(bundle.tools),
-            values={
-                "title": bundle.title,
-                "summary": bundle.summary,
-                "config": {**bundle.config, "source": _source_record(config)},
-                "spec": bundle.spec,
-                "auth_methods": bundle.auth_methods,
-            },
+            plan_refresh(
+                bundle.tools,
+                config={**bundle.config, "source": _source_record(config)},
+                auth_methods=bundle.auth_methods,
+                unreviewed_config=getattr(plugin, "unreviewed_config", ()),
+            ),
+            values={"title": bundle.title, "summary": bundle.summary, "spec": bundle.spec},
+            progress=_index_progress(progress),
         )
         ex.catalog_changed()
         report: RefreshReport = plan.report
@@ -714,15 +731,19 @@ class Sources(_Part):
             await self._ex.store.update_tools(
                 self._ex.workspace_id,
                 slug,
-                plan_mode(review_mode) if review_mode is not None else _unchanged,
+                plan_mode(review_mode) if review_mode is not None else plan_unchanged,
                 values=values,
             )
             self._ex.catalog_changed()
         return await self.get(slug)
 
-    async def pending_reviews(self, slug: str | None = None) -> builtins.list[ToolReview]:
-        """Tool changes held for review (of one integration, or all), each with the reviewed
-        and the proposed definition (``changed_fields`` names what differs)."""
+    async def pending_reviews(
+        self, slug: str | None = None
+    ) -> builtins.list[ToolReview | IntegrationReview]:
+        """Changes held for review (of one integration, or all), each with the reviewed and the
+        proposed definition (``changed_fields`` names what differs). A change to an
+        integration's own authority settings is an :class:`IntegrationReview` named
+        ``@integration``, listed before its tools'."""
         if slug is not None:
             await self.get(slug)
         return await self._ex.store.list_tool_reviews(self._ex.workspace_id, slug)
@@ -734,12 +755,13 @@ class Sources(_Part):
         *,
         action: Literal["accept", "reject"] = "accept",
     ) -> builtins.list[str]:
-        """Decide held changes of an integration's ``tools`` (None: all of them).
+        """Decide held changes of an integration's ``tools`` (None: all of them); the name
+        ``@integration`` decides the held change to its authority settings.
 
-        ``accept`` serves the proposed definitions (an added tool becomes callable).
-        ``reject`` keeps the reviewed definitions (an added tool stays out) and remembers the
-        rejected one, so later refreshes that find it again do not hold it again. Returns the
-        names decided; raises ``not_found`` for a tool with no pending review.
+        ``accept`` serves the proposed definitions (an added tool becomes callable) and
+        settings. ``reject`` keeps the reviewed ones (an added tool stays out) and remembers
+        the rejected proposal, so later refreshes that find it again do not hold it again.
+        Returns the names decided; raises ``not_found`` for a name with no pending review.
         """
         names = [tools] if isinstance(tools, str) else tools
         plan = await self._ex.store.update_tools(
@@ -756,6 +778,29 @@ class Sources(_Part):
         if not await ex.store.delete_integration(ex.workspace_id, slug):
             raise NotFoundError(f"No integration named {slug!r}.")
         ex.catalog_changed()
+
+
+def _plugin_progress(progress: Progress | None) -> Progress | None:
+    """A plugin's progress reports in the executor's stages.
+
+    A plugin may report building its tools as ``index``; for the executor that is still
+    reading the source (``parse``), and ``index`` is writing the tools into the catalog and
+    its search index — the part that takes longest for a big source.
+    """
+    if progress is None:
+        return None
+
+    def report(stage: str, done: int, total: int | None) -> None:
+        progress("parse" if stage == "index" else stage, done, total)
+
+    return report
+
+
+def _index_progress(progress: Progress | None) -> Callable[[int, int], None] | None:
+    """The store's (tools written, total) reports as the ``index`` stage."""
+    if progress is None:
+        return None
+    return lambda done, total: progress("index", done, total)
 
 
 def _given_source(
@@ -806,11 +851,6 @@ def _check_review_mode(mode: str) -> ReviewMode:
             f"Unknown review mode {mode!r}.", hint=f"Use one of {', '.join(REVIEW_MODES)}."
         )
     return mode
-
-
-def _unchanged(state: ToolState) -> ToolPlan:
-    """A planner that leaves an integration's tools and reviews as they are."""
-    return ToolPlan(serve=None, reviews=tuple(state.reviews.values()))
 
 
 class Connections(_Part):
@@ -897,7 +937,9 @@ class Connections(_Part):
         return (replace_fields(auth, references) if references else auth), names
 
     async def list(self, integration: str | None = None) -> list[Connection]:
-        """Connections, optionally of one integration."""
+        """Connections, optionally of one integration, each with its ``health`` as of the
+        calls answered so far (see docs/sources.md, "Connection health")."""
+        await self._ex.audit.flush()  # the health changes of calls already answered
         return await self._ex.store.list_connections(self._ex.workspace_id, integration)
 
     async def remove(self, integration: str, name: str) -> None:

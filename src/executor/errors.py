@@ -30,6 +30,7 @@ ERROR_TABLE: dict[str, ErrorKind] = {
         ErrorKind("tool_blocked", 403, 1),
         ErrorKind("approval_required", 409, 3),
         ErrorKind("approval_declined", 403, 1),
+        ErrorKind("input_required", 409, 3),
         ErrorKind("auth_required", 401, 1),
         ErrorKind("upstream_error", 502, 1),
         ErrorKind("timeout", 504, 1, retryable=True),
@@ -126,6 +127,17 @@ class ApprovalDeclinedError(ExecutorError):
     """A human declined the call."""
 
     code = "approval_declined"
+
+
+class InputRequiredError(ExecutorError):
+    """An upstream asked for input during the call and nobody was there to give it.
+
+    ``details`` carries the call (``address``, ``arguments``, ``summary``) and the question
+    (``message``, ``schema``: the JSON Schema of the requested form). Code mode pauses on it;
+    resuming with the answer runs the call again with the answer ready for the question.
+    """
+
+    code = "input_required"
 
 
 class AuthRequiredError(ExecutorError):
@@ -239,6 +251,7 @@ __all__ = [
     "ExecutionExpiredError",
     "ExecutorError",
     "FetchError",
+    "InputRequiredError",
     "InternalError",
     "InvalidArgumentsError",
     "InvalidInputError",

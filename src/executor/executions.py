@@ -1,25 +1,30 @@
 """Code mode: agent code run in the sandbox, paused durably at approvals, resumed anywhere.
 
 An execution is one run of agent code. Every tool call it makes goes through the same call
-pipeline as a direct call. When a call needs a human and no approver is attached, the sandbox
+pipeline as a direct call. When a call needs a human — an approval nobody attached can give
+(``approval_required``), or input an upstream asked for (``input_required``) — the sandbox
 state is snapshotted, sealed (AES-GCM, the execution id as associated data), stored, and the
 execution returns ``paused``; :meth:`Executions.resume` continues it in any process, exactly once.
+
+Input is answered on retry: resuming runs the paused call again with the human's answers
+(``answers`` in the pending call), which the source plugin gives the upstream when it asks the
+same question again. An answered call that asks something new pauses again at the same place.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import logging
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
+import jsonschema_rs
 
-from executor.calls import ResolvedTool
+from executor.calls import ResolvedTool, validation_errors
 from executor.errors import (
     ApprovalDeclinedError,
     CodeError,
@@ -45,7 +50,7 @@ from executor.sandbox import (
     strip_fence,
 )
 from executor.sandbox.snapshots import seal, unseal
-from executor.store import CallRecord, ClaimedExecution, ExecutionRecord
+from executor.store import CallRecord, ClaimedExecution, ExecutionEnded, ExecutionRecord
 from executor.toolkits import current_toolkit, working_through
 
 if TYPE_CHECKING:
@@ -90,6 +95,43 @@ def signature(address: str, schema: Mapping[str, Any]) -> str:
     return f"{address}({', '.join(parts)})"
 
 
+#: What a paused call asks of the human, by the error code of its result.
+_ASKS = {"approval_required": "approval", "input_required": "input"}
+
+
+def _pending_of(
+    result: ToolResult, address: str, arguments: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """What a call waits for when its result says it needs a human (else None): the call,
+    ``asks`` (``approval`` or ``input``) and, for input, the upstream's ``message`` and the
+    JSON ``schema`` of the form it wants filled."""
+    error = result.get("error") or {}
+    asks = None if result["ok"] else _ASKS.get(str(error.get("code")))
+    if asks is None:
+        return None
+    details = error.get("details") or {}
+    pending = {
+        "address": details.get("address", address),
+        "arguments": details.get("arguments", dict(arguments)),
+        "summary": details.get("summary", ""),
+        "reason": details.get("reason", ""),
+        "asks": asks,
+    }
+    if asks == "input":
+        pending["message"] = str(details.get("message", ""))
+        pending["schema"] = details.get("schema") or {"type": "object"}
+    return pending
+
+
+class _AskedAgain(Exception):
+    """A resumed call needs a human again (its upstream asked a new question): the execution
+    pauses again at the same place, the snapshot unchanged."""
+
+    def __init__(self, pending: dict[str, Any]) -> None:
+        super().__init__(pending["address"])
+        self.pending = pending
+
+
 def _spec(tool: ResolvedTool) -> ToolSpec:
     return ToolSpec(
         path=tuple(tool.address.split(".")),
@@ -119,7 +161,12 @@ class _Run:
         self.seq += 1
 
     async def call_tool(
-        self, address: str, arguments: Mapping[str, Any], *, approved: bool = False
+        self,
+        address: str,
+        arguments: Mapping[str, Any],
+        *,
+        approved: bool = False,
+        answers: Sequence[Mapping[str, Any]] = (),
     ) -> ToolResult:
         executor = self._executions.executor
         return await executor.pipeline.call(
@@ -129,7 +176,21 @@ class _Run:
             approved=approved,
             ask=executor.has_approver,
             record=self.record,
+            answers=answers,
         )
+
+    async def call_again(
+        self, address: str, arguments: Mapping[str, Any], answers: Sequence[Mapping[str, Any]]
+    ) -> ToolResult:
+        """The paused call, answered: run it (approved) with the human's answers so far;
+        raise :class:`_AskedAgain` when it needs a human once more."""
+        result = await self.call_tool(address, arguments, approved=True, answers=answers)
+        pending = _pending_of(result, address, arguments)
+        if pending is None:
+            return result
+        if pending["asks"] == "input" and answers:
+            pending["answers"] = list(answers)
+        raise _AskedAgain(pending)
 
     async def __call__(self, call: SandboxCall) -> Any:
         executor = self._executions.executor
@@ -154,19 +215,11 @@ class _Run:
         except ExecutorError as exc:
             return failure(exc)
         result = await self.call_tool(str(call.address), call.arguments)
-        error = result.get("error") or {}
-        if not result["ok"] and error.get("code") == "approval_required":
-            details = error.get("details") or {}
-            self.pending = {
-                "address": details.get("address", call.address),
-                "arguments": details.get("arguments", dict(call.arguments)),
-                "summary": details.get("summary", ""),
-                "reason": details.get("reason", ""),
-                "asks": "approval",
-                "line": call.line,
-            }
-            return Pause(f"{self.pending['address']} needs approval")
-        return result
+        pending = _pending_of(result, str(call.address), call.arguments)
+        if pending is None:
+            return result
+        self.pending = {**pending, "line": call.line}
+        return Pause(f"{pending['address']} needs {pending['asks']}")
 
 
 class Executions:
@@ -221,9 +274,13 @@ class Executions:
     ) -> Execution:
         """Answer a paused execution and continue it, in this process, exactly once.
 
-        ``accept`` runs the pending call (its policy is checked again first), ``decline``
-        makes it return ``approval_declined`` inside the code, ``cancel`` ends the execution.
-        Raises ``execution_conflict`` when it is not paused (e.g. already resumed),
+        At an approval, ``accept`` runs the pending call (its policy is checked again first)
+        and ``decline`` makes it return ``approval_declined`` inside the code. At a question
+        (``pending["asks"] == "input"``), ``accept`` with ``content`` — the answers, checked
+        against ``pending["schema"]`` — and ``decline`` run the call again with that answer
+        ready for the upstream. ``cancel`` ends the execution. Raises ``invalid_input`` for
+        content that does not fit the form (the execution stays paused),
+        ``execution_conflict`` when it is not paused (e.g. already resumed),
         ``execution_expired`` when it waited too long, ``not_found`` for an unknown id.
         """
         if action not in RESUME_ACTIONS:
@@ -233,6 +290,8 @@ class Executions:
             )
         store, workspace = self.executor.store, self.executor.workspace_id
         await self.executor.audit.flush()  # this process's own news first
+        # Checked before the claim: a bad answer must not use up the pause.
+        answer = await self._answer(execution_id, action, content)
         claimed = await store.claim_execution(workspace, execution_id)
         run = _Run(self, execution_id, claimed.caller, claimed.tool_calls)
         pending = claimed.pending or {}
@@ -252,7 +311,45 @@ class Executions:
                 )
             # The continuation sees what the paused run saw: its toolkit's tools and rules.
             with working_through(toolkit):
-                return await self._continue(run, claimed, action, address, counted)
+                return await self._continue(run, claimed, action, address, counted, answer)
+
+    async def _answer(
+        self, execution_id: str, action: ResumeAction, content: Mapping[str, Any] | None
+    ) -> dict[str, Any] | None:
+        """The human's answer to the question a paused execution asks (None when it waits
+        for an approval, or is not paused: the claim says why), checked against its form."""
+        if action == "cancel":
+            return None
+        stored = await self.executor.store.get_run(self.executor.workspace_id, execution_id)
+        if stored is None or stored.status != "paused" or not stored.pending:
+            return None
+        if stored.pending.get("asks") != "input":
+            return None
+        schema = stored.pending.get("schema") or {"type": "object"}
+        if action == "decline":
+            return {"schema": schema, "action": "decline"}
+        if content is not None and not isinstance(content, Mapping):
+            raise InvalidInputError(
+                "The answer (content) must be a JSON object of the form's fields.",
+                hint="See pending.schema of the paused execution.",
+            )
+        values = dict(content or {})
+        try:
+            validator = jsonschema_rs.validator_for(schema)
+        except ValueError:  # a form the upstream described badly: it checks the answer itself
+            validator = None
+        violations = (
+            validation_errors(validator, values, root="(answer)") if validator is not None else []
+        )
+        if violations:
+            raise InvalidInputError(
+                f"The answer to execution {execution_id} does not fit the form: "
+                + "; ".join(f"{v['path']}: {v['message']}" for v in violations[:3]),
+                hint="The execution is still paused: resume it with content matching "
+                "pending.schema, or decline.",
+                details={"violations": violations, "schema": schema},
+            )
+        return {"schema": schema, "action": "accept", "content": values}
 
     async def _continue(
         self,
@@ -261,11 +358,14 @@ class Executions:
         action: ResumeAction,
         address: str,
         counted: int,
+        answer: dict[str, Any] | None,
     ) -> Execution:
         store, workspace = self.executor.store, self.executor.workspace_id
         execution_id = run.run_id
         pending = claimed.pending or {}
-        if action != "accept":
+        # A declined question still runs the call (the upstream decides what that means).
+        runs_again = action == "accept" or (action == "decline" and pending.get("asks") == "input")
+        if not runs_again:
             answered = "approval_declined" if action == "decline" else "cancelled"
             run.record(
                 CallRecord(
@@ -273,7 +373,7 @@ class Executions:
                     caller=claimed.caller,
                     address=address,
                     arguments=dict(pending.get("arguments") or {}),
-                    decision="require_approval",
+                    decision="require_approval" if pending.get("asks") != "input" else "none",
                     outcome=answered,
                     duration_ms=0.0,
                 )
@@ -295,22 +395,29 @@ class Executions:
         except ExecutorError as exc:
             return await self._settle(run, Failed(error=exc, logs=claimed.logs, tool_calls=counted))
         value: Any
-        if action == "decline":
+        arguments = pending.get("arguments") or {}
+        if not runs_again:
             value = failure(ApprovalDeclinedError(f"A human declined the call to {address}."))
         else:
             # Run only once the snapshot has loaded: a state this build cannot read must
             # fail the resume before the approved call has any effect.
-            arguments = pending.get("arguments") or {}
-            value = Later(lambda: run.call_tool(address, arguments, approved=True))
-        outcome = await self.sandbox.resume(
-            claimed.code,
-            run.tools,
-            state,
-            value,
-            run,
-            logs=claimed.logs,
-            tool_calls=counted,
-        )
+            answers = [*(pending.get("answers") or ()), *([answer] if answer else [])]
+            value = Later(lambda: run.call_again(address, arguments, answers))
+        outcome: Completed | Paused | Failed
+        try:
+            outcome = await self.sandbox.resume(
+                claimed.code,
+                run.tools,
+                state,
+                value,
+                run,
+                logs=claimed.logs,
+                tool_calls=counted,
+            )
+        except _AskedAgain as asked:
+            run.pending = {**asked.pending, "line": pending.get("line")}
+            call = SandboxCall("tool", address, dict(arguments), pending.get("line"))
+            outcome = Paused(call, state, claimed.logs, counted)
         return await self._settle(run, outcome)
 
     @contextlib.asynccontextmanager
@@ -439,13 +546,14 @@ class Executions:
             )
         # A finished run answers now and is stored in order by the audit writer: folded into
         # its start when that is still queued, else as an update after it.
-        ended = {"status": status, "result": finished.result, "logs": finished.logs}
-        if not self.executor.audit.end_execution(
-            run.run_id, **ended, error=finished.error, updated_at=datetime.now(UTC)
-        ):
-            self.executor.audit.defer(
-                functools.partial(
-                    store.finish_execution, workspace, run.run_id, **ended, error=finished.error
-                )
+        self.executor.audit.end_execution(
+            ExecutionEnded(
+                run.run_id,
+                status,
+                result=finished.result,
+                logs=finished.logs,
+                error=finished.error,
+                updated_at=datetime.now(UTC),
             )
+        )
         return finished

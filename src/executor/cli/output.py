@@ -9,11 +9,15 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.progress import Progress, TaskID
+
+#: Told (stage, done, total) as long work goes on: download (bytes), parse, index (tools).
+StageReport = Callable[[str, int, "int | None"], None]
 
 
 def to_json(value: Any) -> str:
@@ -88,6 +92,108 @@ class Output:
             return
         with self.errors.status(message):
             yield
+
+    @contextlib.contextmanager
+    def stages(self) -> Iterator[StageReport]:
+        """Show the stages of long work on stderr and yield the function to report them with:
+        a progress bar per stage on a terminal, a line per finished stage otherwise, nothing
+        with ``--json``."""
+        if self.json_mode:
+            yield _ignore
+        elif sys.stderr.isatty():
+            with _StageBars(self.errors) as bars:
+                yield bars.report
+        else:
+            lines = _StageLines()
+            yield lines.report
+            lines.finish()
+
+
+def _ignore(stage: str, done: int, total: int | None) -> None:
+    return None
+
+
+def _size(count: int) -> str:
+    if count < 1000:
+        return f"{count} bytes"
+    if count < 1_000_000:
+        return f"{count / 1000:.1f} kB"
+    return f"{count / 1_000_000:.1f} MB"
+
+
+def _stage_amount(stage: str, done: int, total: int | None) -> str:
+    """How far a stage got, in its unit: ``1.2 MB of 4.0 MB``, ``done``, ``250 of 1000 tools``."""
+    if stage == "download":
+        return _size(done) + (f" of {_size(total)}" if total is not None and total != done else "")
+    if stage == "parse":
+        return "done" if total is not None and done >= total else "reading…"
+    count = f"{done} of {total}" if total is not None and done != total else str(done)
+    return f"{count} tools"
+
+
+class _StageLines:
+    """A line on stderr per stage once the next one starts (or the work ends): for logs."""
+
+    def __init__(self) -> None:
+        self._last: tuple[str, int, int | None] | None = None
+
+    def report(self, stage: str, done: int, total: int | None) -> None:
+        if self._last is not None and self._last[0] != stage:
+            self._print(*self._last)
+        self._last = (stage, done, total)
+
+    def finish(self) -> None:
+        """Print the last stage (only reached when the work succeeded)."""
+        if self._last is not None:
+            self._print(*self._last)
+
+    @staticmethod
+    def _print(stage: str, done: int, total: int | None) -> None:
+        print(f"{stage}: {_stage_amount(stage, done, total)}", file=sys.stderr, flush=True)
+
+
+class _StageBars:
+    """A rich progress bar per stage (an indeterminate one while the total is unknown)."""
+
+    def __init__(self, console: Console) -> None:
+        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self._progress: Progress = Progress(
+            SpinnerColumn(finished_text="[green]✓[/green]"),
+            TextColumn("{task.description:<9}"),
+            BarColumn(),
+            TextColumn("{task.fields[amount]}"),
+            TimeElapsedColumn(),
+            console=console,
+        )
+        self._tasks: dict[str, TaskID] = {}
+        self._last: tuple[str, int] | None = None
+
+    def __enter__(self) -> _StageBars:
+        self._progress.start()
+        return self
+
+    def __exit__(self, error: type[BaseException] | None, *details: object) -> None:
+        if error is None and self._last is not None:
+            self._finish(*self._last)
+        self._progress.stop()
+
+    def report(self, stage: str, done: int, total: int | None) -> None:
+        if self._last is not None and self._last[0] != stage:
+            self._finish(*self._last)
+        self._last = (stage, done)
+        amount = _stage_amount(stage, done, total)
+        task = self._tasks.get(stage)
+        if task is None:
+            self._tasks[stage] = self._progress.add_task(
+                stage, total=total, completed=done, amount=amount
+            )
+        else:
+            self._progress.update(task, total=total, completed=done, amount=amount)
+
+    def _finish(self, stage: str, done: int) -> None:
+        """A stage is over once the next one starts: show its bar full."""
+        self._progress.update(self._tasks[stage], total=max(done, 1), completed=max(done, 1))
 
 
 def error_lines(message: str, hint: str | None) -> str:

@@ -17,7 +17,7 @@ Executor: one governed catalog of integrations for AI agents.
 Commands that need the catalog talk to the background daemon and start it when none runs."""
 
 EPILOG = """\
-exit codes: 0 ok, 1 the tool or request failed, 2 usage, 3 approval pending,
+exit codes: 0 ok, 1 the tool or request failed, 2 usage, 3 approval or input pending,
 4 daemon unavailable, 130 interrupted. Docs: docs/cli.md"""
 
 
@@ -104,9 +104,46 @@ def build_parser() -> argparse.ArgumentParser:
         "--type", dest="kind", metavar="KIND", help="skip detection: openapi, graphql, …"
     )
     add.add_argument("--base-url", help="the API's base URL when the spec's servers are relative")
+    add.add_argument(
+        "--review-changes",
+        action=argparse.BooleanOptionalAction,
+        help="hold tools later refreshes add or change until reviewed (default: by kind)",
+    )
+    add.add_argument(
+        "--review-mode",
+        choices=["serve_reviewed", "block"],
+        help="while held, a changed tool serves its reviewed definition, or is blocked",
+    )
     sources.add("list", "sources:list_", "list integrations with their tool counts")
     refresh = sources.add("refresh", "sources:refresh", "re-read a source; report what changed")
     refresh.add_argument("slug")
+    reviews = sources.add(
+        "reviews",
+        "sources:reviews",
+        "list changes that refreshes hold for review, with what changed",
+        description="List the tool changes (and integration settings, named @integration) that "
+        "refreshes hold for review: what changed, since when, and a short before/after. "
+        "--json gives the reviewed and the proposed definitions in full.",
+    )
+    reviews.add_argument("integration", nargs="?", help="only this integration's")
+    review = sources.add(
+        "review",
+        "sources:review",
+        "accept or reject held changes of an integration",
+        description="Decide held changes of an integration: --accept serves the proposed "
+        "definitions (an added tool becomes callable), --reject keeps the reviewed ones and is "
+        "remembered, so later refreshes do not hold the same change again. Without tool names, "
+        "every held change of the integration.",
+    )
+    review.add_argument("integration")
+    review.add_argument("tools", nargs="*", metavar="tool", help="a tool's name, or @integration")
+    decision = review.add_mutually_exclusive_group(required=True)
+    decision.add_argument(
+        "--accept", dest="action", action="store_const", const="accept", help="serve them"
+    )
+    decision.add_argument(
+        "--reject", dest="action", action="store_const", const="reject", help="keep the reviewed"
+    )
     remove = sources.add("remove", "sources:remove", "remove an integration with its connections")
     remove.add_argument("slug")
 
@@ -216,9 +253,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Call a tool by its address (dots or spaces: petstore.default.pets.list_pets "
         "or petstore pets list_pets when petstore has one connection). Arguments come from a "
         "JSON object, from stdin ('-') and from --arg KEY=VALUE (typed by the tool's schema). "
-        "A call that needs approval asks on the terminal, or prints the resume command "
-        "(exit 3). With --help at any depth: the namespaces and tools below that path, or the "
-        "tool's parameters.",
+        "A call that needs approval, or whose tool asks for input, asks on the terminal, or "
+        "prints the resume command (exit 3; answer input with executor resume --content). "
+        "With --help at any depth: the namespaces and tools below that path, or the tool's "
+        "parameters.",
     )
     call.add_argument("words", nargs="*", metavar="path", help="the address, then JSON or -")
     call.add_argument(
@@ -230,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("--match", metavar="TEXT", help="with --help: only names containing TEXT")
     call.add_argument("--limit", type=int, default=50, help="with --help: at most this many")
     call.add_argument(
-        "--no-input", action="store_true", help="never ask for approval on the terminal"
+        "--no-input", action="store_true", help="never ask on the terminal (approval or input)"
     )
     resume = tree.add(
         "resume", "call:resume", "answer a paused execution: accept, decline or cancel"

@@ -8,6 +8,7 @@ reach, so a catalog of 10,000 tools costs no more than one of 10.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 
 from executor.errors import CodeError
@@ -67,6 +68,13 @@ def referenced_paths(code: str) -> dict[tuple[str, ...], tuple[int, int]]:
 
     Raises :class:`CodeError` with ``line``/``column`` details when the code does not parse.
     """
+    return dict(_referenced(code))
+
+
+@functools.lru_cache(maxsize=256)
+def _referenced(code: str) -> tuple[tuple[tuple[str, ...], tuple[int, int]], ...]:
+    """:func:`referenced_paths`, remembered: agents send the same programs again and again,
+    and parsing one costs more than the rest of starting it."""
     try:
         tree = ast.parse(code)
     except SyntaxError as exc:
@@ -95,4 +103,4 @@ def referenced_paths(code: str) -> dict[tuple[str, ...], tuple[int, int]]:
         position = (node.lineno, node.col_offset + 1)
         if path not in found or position < found[path]:
             found[path] = position
-    return dict(sorted(found.items(), key=lambda item: item[1]))
+    return tuple(sorted(found.items(), key=lambda item: item[1]))

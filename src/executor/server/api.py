@@ -8,36 +8,47 @@ Errors have one shape everywhere: ``{"ok": false, "error": {"code", "message", .
 HTTP status of the code in :data:`~executor.errors.ERROR_TABLE`. Every route runs through one
 dispatcher that turns an :class:`~executor.errors.ExecutorError` into that response, and any
 other exception into an opaque ``internal_error`` (the traceback goes to the server log only).
+
+Long work (adding a source) can stream its progress: asked with ``Accept: application/x-ndjson``,
+such a route answers one JSON line per progress event, then a line with the body it would have
+answered, or the error (:class:`ProgressStream`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import math
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import asdict, dataclass, field, is_dataclass
+from dataclasses import asdict, dataclass, field, is_dataclass, replace
 from datetime import datetime
 from typing import Any, cast
 
+import anyio
 import jsonschema_rs
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
+from starlette.types import Receive, Scope, Send
 
 from executor import __version__
 from executor.core import Executor
 from executor.errors import ERROR_TABLE, ExecutorError, InvalidInputError
 from executor.executions import RESUME_ACTIONS, ResumeAction
 from executor.models import POLICY_ACTIONS, REVIEW_MODES, PolicyAction, PolicyScope
+from executor.sources.base import STAGES, Progress
 
 logger = logging.getLogger(__name__)
 
 #: Where the API is mounted; the paths in :data:`ROUTES` are relative to it.
 PREFIX = "/api"
+#: The media type a client accepts to get a streaming route's progress (one JSON per line).
+NDJSON = "application/x-ndjson"
 
 
 def _default(value: Any) -> Any:
@@ -50,11 +61,15 @@ def _default(value: Any) -> Any:
     return repr(value)
 
 
+def _json(content: Any) -> bytes:
+    return json.dumps(content, default=_default, ensure_ascii=False).encode("utf-8")
+
+
 class JsonResponse(JSONResponse):
     """JSON that renders the core's dataclasses, datetimes and tuples."""
 
     def render(self, content: Any) -> bytes:
-        return json.dumps(content, default=_default, ensure_ascii=False).encode("utf-8")
+        return _json(content)
 
 
 def error_response(error: Mapping[str, Any]) -> JsonResponse:
@@ -76,11 +91,13 @@ class Param:
 
 @dataclass(frozen=True)
 class Call:
-    """One parsed request: the Executor, path and query parameters, and the JSON body."""
+    """One parsed request: the Executor, path and query parameters, and the JSON body;
+    ``progress`` is set when the client streams a route that reports progress."""
 
     ex: Executor
     params: dict[str, Any]
     body: dict[str, Any]
+    progress: Progress | None = None
 
 
 Handler = Callable[[Call], Awaitable[Any]]
@@ -88,7 +105,8 @@ Handler = Callable[[Call], Awaitable[Any]]
 
 @dataclass(frozen=True)
 class Endpoint:
-    """One route: how it is called, what it does, and what it answers on success."""
+    """One route: how it is called, what it does, and what it answers on success.
+    A route that ``streams`` reports progress as NDJSON when the client accepts it."""
 
     method: str
     path: str
@@ -99,6 +117,7 @@ class Endpoint:
     status: int = 200
     response: dict[str, Any] = field(default_factory=lambda: {"type": "object"})
     public: bool = False
+    streams: bool = False
 
     @property
     def operation_id(self) -> str:
@@ -206,6 +225,7 @@ async def _add_integration(call: Call) -> Any:
         options=body.get("options"),
         review_changes=body.get("review_changes"),
         review_mode=body.get("review_mode"),
+        progress=call.progress,
     )
 
 
@@ -436,6 +456,7 @@ ROUTES: tuple[Endpoint, ...] = (
             },
         },
         status=201,
+        streams=True,
     ),
     Endpoint(
         "POST",
@@ -705,6 +726,19 @@ ERROR_SCHEMA: dict[str, Any] = {
 }
 
 
+PROGRESS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "A progress line; the last line is the answer instead.",
+    "required": ["event", "stage", "done"],
+    "properties": {
+        "event": {"const": "progress"},
+        "stage": {"enum": list(STAGES)},
+        "done": {"type": "integer", "description": "Bytes (download) or items so far."},
+        "total": {"type": ["integer", "null"], "description": "null while unknown."},
+    },
+}
+
+
 def _operation(endpoint: Endpoint) -> dict[str, Any]:
     operation: dict[str, Any] = {
         "operationId": endpoint.operation_id,
@@ -720,6 +754,12 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
     if endpoint.status != 204:
         success["content"] = {"application/json": {"schema": endpoint.response}}
     operation["responses"][str(endpoint.status)] = success
+    if endpoint.streams:
+        operation["responses"]["200"] = {
+            "description": f"With Accept: {NDJSON}: one JSON object per line, progress events "
+            "while the work runs, then the success body above or the error.",
+            "content": {NDJSON: {"schema": PROGRESS_SCHEMA}},
+        }
     if endpoint.public:
         operation["security"] = []
     if endpoint.params:
@@ -774,6 +814,64 @@ def openapi_document(routes: tuple[Endpoint, ...] = ROUTES) -> dict[str, Any]:
 # -- the app ----------------------------------------------------------------------------------
 
 
+def _failure(endpoint: Endpoint, exc: Exception) -> dict[str, Any]:
+    """The ``error`` member for what a route raised: an ExecutorError's own, anything else an
+    opaque ``internal_error`` whose traceback goes to the server log only."""
+    if isinstance(exc, ExecutorError):
+        return exc.to_error()
+    incident = uuid.uuid4().hex[:12]
+    logger.error(
+        "API %s %s failed (incident %s)", endpoint.method, endpoint.path, incident, exc_info=exc
+    )
+    return {
+        "code": "internal_error",
+        "message": f"Executor failed unexpectedly (incident {incident}); see the server log.",
+        "retryable": False,
+        "details": {"id": incident},
+    }
+
+
+class ProgressStream(StreamingResponse):
+    """The NDJSON answer of a route that ``streams``: ``{"event": "progress", "stage", "done",
+    "total"}`` lines while its handler runs, then one line with the body the route answers
+    otherwise, or ``{"ok": false, "error"}``. The status is 200 (sent before the outcome is
+    known); the last line says how it ended. A client that goes away does not stop the work,
+    just as with a plain request."""
+
+    def __init__(self, endpoint: Endpoint, call: Call) -> None:
+        self._endpoint = endpoint
+        self._call = call
+        self._lines, lines = anyio.create_memory_object_stream[bytes](math.inf)
+        super().__init__(lines, media_type=NDJSON, headers={"Cache-Control": "no-store"})
+        self._reader = lines
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(self._work)
+            try:
+                await super().__call__(scope, receive, send)
+            except (ClientDisconnect, OSError):
+                logger.info("a client stopped reading %s; the work goes on", self._endpoint.path)
+            finally:
+                self._reader.close()
+
+    async def _work(self) -> None:
+        with self._lines:
+            try:
+                result = await self._endpoint.handler(replace(self._call, progress=self._progress))
+            except Exception as exc:
+                result = {"ok": False, "error": _failure(self._endpoint, exc)}
+            self._put(result)
+
+    def _progress(self, stage: str, done: int, total: int | None) -> None:
+        self._put({"event": "progress", "stage": stage, "done": done, "total": total})
+
+    def _put(self, value: Any) -> None:
+        # Nobody reads any more once the client has gone: the line is dropped, the work goes on.
+        with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+            self._lines.send_nowait(_json(value) + b"\n")
+
+
 def _dispatch(endpoint: Endpoint, executor: Callable[[], Executor]) -> Any:
     """The one place where a request becomes a core call and a response, errors included."""
     parser = _Parser(endpoint)
@@ -781,23 +879,12 @@ def _dispatch(endpoint: Endpoint, executor: Callable[[], Executor]) -> Any:
     async def run(request: Request) -> Response:
         try:
             params, body = await parser.parse(request)
-            result = await endpoint.handler(Call(executor(), params, body))
-        except ExecutorError as exc:
-            return error_response(exc.to_error())
-        except Exception:
-            incident = uuid.uuid4().hex[:12]
-            logger.exception(
-                "API %s %s failed (incident %s)", endpoint.method, endpoint.path, incident
-            )
-            return error_response(
-                {
-                    "code": "internal_error",
-                    "message": f"Executor failed unexpectedly (incident {incident}); "
-                    "see the server log.",
-                    "retryable": False,
-                    "details": {"id": incident},
-                }
-            )
+            call = Call(executor(), params, body)
+            if endpoint.streams and NDJSON in request.headers.get("accept", ""):
+                return ProgressStream(endpoint, call)
+            result = await endpoint.handler(call)
+        except Exception as exc:
+            return error_response(_failure(endpoint, exc))
         if isinstance(result, Response):
             return result
         if endpoint.status == 204:

@@ -22,7 +22,7 @@ from starlette.middleware import Middleware
 
 from executor.core import Executor
 from executor.server.api import http_error, mount_api
-from executor.server.mcp import MCPSettings, create_server, toolkit_route
+from executor.server.mcp import MCPSettings, create_server, mcp_routes
 from executor.server.security import (
     AGENT_TOKEN_FILE,
     TOKEN_FILE,
@@ -84,23 +84,21 @@ def create_app(
     mcp = create_server(
         current_executor, settings=MCPSettings(approval_timeout=settings.approval_timeout)
     )
-    mcp_server = mcp.server
     hosts = sorted(allowed_hosts(settings.port, settings.host))
-    mcp_app = mcp_server.streamable_http_app(
-        streamable_http_path="/mcp",
+    transport = mcp.http(
         # The same rule as LocalSecurity, kept as a second line of defence inside the SDK.
-        transport_security=TransportSecuritySettings(
+        TransportSecuritySettings(
             enable_dns_rebinding_protection=True,
             allowed_hosts=hosts,
             allowed_origins=[f"http://{host}" for host in hosts],
-        ),
+        )
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         async with (
             factory() as executor,
-            mcp_server.session_manager.run(),
+            transport.run(),
             anyio.create_task_group() as tasks,
         ):
             opened.append(executor)
@@ -120,10 +118,8 @@ def create_app(
             mount_api(current_executor),
             # The web UI's pages; the browser signs in with a ?token= link (see security.py).
             *web.routes,
-            # The SDK's own route for /mcp, without a Mount: a Mount would redirect /mcp to /mcp/.
-            *mcp_app.routes,
-            # Toolkits: the same MCP endpoint, scoped by the slug in the path.
-            toolkit_route(mcp_app.routes[0], current_executor),
+            # /mcp, and each toolkit's endpoint: the same MCP server, scoped by the path.
+            *mcp_routes(transport, current_executor),
         ],
         middleware=[
             Middleware(

@@ -32,11 +32,12 @@ stream (2026-07-28), see :class:`ChangeAnnouncer`.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any, Literal, cast
@@ -55,7 +56,9 @@ from mcp.server.request_state import (
     RequestStateSecurity,
 )
 from mcp.server.session import ServerSession
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
+from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from starlette.requests import Request
@@ -66,6 +69,7 @@ from executor import __version__
 from executor.core import Executor
 from executor.errors import ExecutorError, InvalidInputError, ToolNotFoundError
 from executor.executions import DEFAULT_TTL, RESUME_ACTIONS, ResumeAction
+from executor.forms import describe_field, form_fields, skeleton
 from executor.models import Execution
 from executor.secrets import load_or_create_key
 from executor.server.api import error_response
@@ -89,6 +93,8 @@ MAX_TOOL_NAME = 64
 _DIRECT_DESCRIPTION_CHARS = 1000
 #: The approval form: accept or decline is the elicitation's own answer, no fields needed.
 _APPROVAL_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}}
+#: The key of the human's answer in an input-required round trip.
+_ANSWER = "approval"
 
 
 @dataclass(frozen=True)
@@ -150,11 +156,11 @@ No files, network or imports beyond json, re, datetime, math, collections, itert
 """
 
 _PAUSED_HINT: dict[str, str] = {
-    "model": 'If the result has status "paused", a call needs the user\'s approval: ask the '
-    "user, then call resume with the execution id and their answer.",
-    "browser": 'If the result has status "paused", a call needs the user\'s approval: show the '
-    "user the approval link in the result, then call resume with the execution id; it waits "
-    "for their decision.",
+    "model": 'If the result has status "paused", a call needs the user\'s approval or input: '
+    "ask the user, then call resume with the execution id and their answer.",
+    "browser": 'If the result has status "paused", a call needs the user\'s approval or input: '
+    "show the user the link in the result, then call resume with the execution id; it waits "
+    "for their answer.",
     "native": "A call that needs approval is put to the user by your client; if a result "
     'still says "paused", follow its instructions.',
 }
@@ -172,7 +178,8 @@ _DESCRIBE = (
 _RESUME: dict[str, str] = {
     "model": "Continue a paused execution with the user's answer: accept runs the pending "
     "call, decline makes it return approval_declined inside the code, cancel ends the "
-    "execution. Only resume after the user has answered.",
+    "execution. When the call asked for input, pass the user's answers as content. Only "
+    "resume after the user has answered.",
     "browser": "Wait for the user's decision on a paused execution (they answer on the "
     "approval page whose link the paused result gave) and return the outcome. Call it once "
     "you have shown the user the link.",
@@ -182,10 +189,15 @@ _RESUME: dict[str, str] = {
 
 _EXECUTION_ID = {"type": "string", "description": "The id of the paused execution."}
 _ACTION = {"type": "string", "enum": list(RESUME_ACTIONS)}
+_CONTENT = {
+    "type": "object",
+    "description": "The user's answers, when the paused call asks for input (the fields of "
+    "pending.schema).",
+}
 _RESUME_SCHEMAS: dict[str, dict[str, Any]] = {
     "model": {
         "type": "object",
-        "properties": {"execution_id": _EXECUTION_ID, "action": _ACTION},
+        "properties": {"execution_id": _EXECUTION_ID, "action": _ACTION, "content": _CONTENT},
         "required": ["execution_id", "action"],
     },
     "browser": {
@@ -195,7 +207,7 @@ _RESUME_SCHEMAS: dict[str, dict[str, Any]] = {
     },
     "native": {
         "type": "object",
-        "properties": {"execution_id": _EXECUTION_ID, "action": _ACTION},
+        "properties": {"execution_id": _EXECUTION_ID, "action": _ACTION, "content": _CONTENT},
         "required": ["execution_id"],
     },
 }
@@ -397,29 +409,49 @@ def approval_url(endpoint: Endpoint, execution_id: str) -> str:
     return f"{(endpoint.web_url or '').rstrip('/')}/approvals/{execution_id}"
 
 
+def _input_words(execution: Execution) -> tuple[str, str]:
+    """What an execution paused at a question asks: the question with its fields, and the
+    content placeholder the agent fills in."""
+    pending = execution.pending or {}
+    fields = form_fields(pending.get("schema") or {})
+    listed = "; ".join(describe_field(field) for field in fields) or "none"
+    question = (
+        f"the call {pending.get('address', '?')} asks the user "
+        f"{json.dumps(str(pending.get('message', '')), ensure_ascii=False)} (fields: {listed})"
+    )
+    return question, json.dumps(skeleton(fields), ensure_ascii=False)
+
+
 def paused_message(execution: Execution, endpoint: Endpoint, *, waited: bool = False) -> str:
     """What the agent is told about a paused execution, in the endpoint's approval mode
     (native mode without a way to ask the client falls back to model mode's words)."""
-    call = _pending_call(execution)
+    if (execution.pending or {}).get("asks") == "input":
+        question, content = _input_words(execution)
+        paused, link = f"PAUSED: {question}", "to answer it"
+        steps = (
+            "Ask the user. Then call the `resume` tool with "
+            f'execution_id="{execution.id}", action="accept" and content={content} filled '
+            'with their answers; action="decline" if they will not answer, or "cancel" to stop '
+            "the run. Never make up answers: the tool runs again with them."
+        )
+    else:
+        paused = f"PAUSED: {_pending_call(execution)} needs the user's approval"
+        link = "to approve or decline it"
+        steps = (
+            "Ask the user whether to allow it. Then call the `resume` tool with "
+            f'execution_id="{execution.id}" and action="accept" if they allow it, '
+            '"decline" if they refuse (the code continues with an approval_declined result), '
+            'or "cancel" to stop the run. Do not resume without their answer.'
+        )
     if endpoint.approval == "browser":
         url = approval_url(endpoint, execution.id)
-        start = (
-            "STILL WAITING: the user has not answered yet"
-            if waited
-            else f"PAUSED: {call} needs the user's approval"
-        )
+        start = "STILL WAITING: the user has not answered yet" if waited else paused
         return (
-            f"{start}. Show the user this link to approve or decline it: {url}\n"
+            f"{start}. Show the user this link {link}: {url}\n"
             "Then call the `resume` tool with "
-            f'execution_id="{execution.id}"; it waits for their decision and returns the result.'
+            f'execution_id="{execution.id}"; it waits for their answer and returns the result.'
         )
-    return (
-        f"PAUSED: {call} needs the user's approval.\n"
-        "Ask the user whether to allow it. Then call the `resume` tool with "
-        f'execution_id="{execution.id}" and action="accept" if they allow it, '
-        '"decline" if they refuse (the code continues with an approval_declined result), or '
-        '"cancel" to stop the run. Do not resume without their answer.'
-    )
+    return f"{paused}.\n{steps}"
 
 
 def _execution_result(
@@ -446,6 +478,13 @@ def _action(arguments: Mapping[str, Any]) -> ResumeAction:
     if action not in RESUME_ACTIONS:
         raise InvalidInputError(f"Unknown action {action!r}: use accept, decline or cancel.")
     return action
+
+
+def _content(arguments: Mapping[str, Any]) -> dict[str, Any] | None:
+    content = arguments.get("content")
+    if content is not None and not isinstance(content, dict):
+        raise InvalidInputError("`content` must be an object of the user's answers.")
+    return content
 
 
 def _direct_code(address: str, arguments: Mapping[str, Any]) -> str:
@@ -595,7 +634,7 @@ class _Tools:
         if (await executor.tools.describe(address))["policy"] != "require_approval":
             result = await executor.call(address, arguments, caller="mcp")
             error = result.get("error") or {}
-            if result["ok"] or error.get("code") != "approval_required":
+            if result["ok"] or error.get("code") not in ("approval_required", "input_required"):
                 return _result(dict(result), is_error=not result["ok"])
         execution = await executor.execute(_direct_code(address, arguments), caller="mcp")
         return await self._settle(request, execution, direct=True)
@@ -618,7 +657,7 @@ class _Tools:
             # The client asks the human; an action the model passed is not their answer.
             execution = await _stored_execution(executor, execution_id)
             return await self._settle(request, execution, direct=direct)
-        execution = await executor.resume(execution_id, _action(arguments))
+        execution = await executor.resume(execution_id, _action(arguments), _content(arguments))
         return await self._settle(request, execution, direct=direct)
 
     async def _settle(
@@ -631,10 +670,10 @@ class _Tools:
                 return _input_required(execution, direct=direct)
             if not request.can_elicit:
                 break
-            action = await _elicit(request, execution)
-            if action is None:
+            answer = await _elicit(request, execution)
+            if answer is None:
                 break
-            execution = await request.executor.resume(execution.id, action)
+            execution = await request.executor.resume(execution.id, *answer)
         return _execution_result(execution, request.endpoint, direct=direct)
 
     async def _answered(
@@ -646,10 +685,11 @@ class _Tools:
             execution_id, direct = str(state["execution_id"]), bool(state.get("direct"))
         except (ValueError, KeyError, TypeError):
             raise InvalidInputError("The request state is not one this server made.") from None
-        answer = (params.input_responses or {}).get("approval")
+        answer = (params.input_responses or {}).get(_ANSWER)
         action = answer.action if isinstance(answer, types.ElicitResult) else None
         if action == "accept" or action == "decline":
-            execution = await request.executor.resume(execution_id, action)
+            content = answer.content if isinstance(answer, types.ElicitResult) else None
+            execution = await request.executor.resume(execution_id, action, content)
             return await self._settle(request, execution, direct=direct)
         execution = await _stored_execution(request.executor, execution_id)
         if action is None and execution.status == "paused":
@@ -680,36 +720,49 @@ class _Tools:
 
 def _input_required(execution: Execution, *, direct: bool) -> types.InputRequiredResult:
     state = json.dumps({"execution_id": execution.id, "direct": direct})
+    message, schema = _question(execution)
     return types.InputRequiredResult(
         input_requests={
-            "approval": types.ElicitRequest(
-                params=types.ElicitRequestFormParams(
-                    message=_approval_question(execution), requested_schema=_APPROVAL_SCHEMA
-                )
+            _ANSWER: types.ElicitRequest(
+                params=types.ElicitRequestFormParams(message=message, requested_schema=schema)
             )
         },
         request_state=state,
     )
 
 
-def _approval_question(execution: Execution) -> str:
-    return f"Allow {_pending_call(execution)}? (execution {execution.id})"
+def _question(execution: Execution) -> tuple[str, dict[str, Any]]:
+    """What the client's form asks the human about a paused execution: an approval is an
+    empty form (accepting or declining it is the answer); an upstream's question is passed
+    through with its own form."""
+    pending = execution.pending or {}
+    if pending.get("asks") == "input":
+        message = (
+            f"{pending.get('message', '')} (asked by {pending.get('address', '?')}, "
+            f"execution {execution.id})"
+        )
+        return message, dict(pending.get("schema") or {"type": "object", "properties": {}})
+    return f"Allow {_pending_call(execution)}? (execution {execution.id})", _APPROVAL_SCHEMA
 
 
-async def _elicit(request: _Request, execution: Execution) -> ResumeAction | None:
-    """Ask the human through the client's form elicitation: accept or decline, or None when
-    they dismissed it or the client could not ask (the execution stays paused)."""
+async def _elicit(
+    request: _Request, execution: Execution
+) -> tuple[ResumeAction, dict[str, Any] | None] | None:
+    """Ask the human through the client's form elicitation: accept (with the form's content)
+    or decline, or None when they dismissed it or the client could not ask (the execution
+    stays paused)."""
     assert request.session is not None
+    message, schema = _question(execution)
     try:
         answer = await request.session.elicit_form(
-            _approval_question(execution),
-            cast(Any, _APPROVAL_SCHEMA),
-            related_request_id=request.request_id,
+            message, cast(Any, schema), related_request_id=request.request_id
         )
     except Exception as exc:  # no back-channel, a refusal, a malformed answer: model mode
         logger.info("elicitation for execution %s failed: %s", execution.id, exc)
         return None
-    return answer.action if answer.action in ("accept", "decline") else None
+    if answer.action == "accept" or answer.action == "decline":
+        return answer.action, answer.content
+    return None
 
 
 async def _search(executor: Executor, arguments: Mapping[str, Any]) -> types.CallToolResult:
@@ -855,6 +908,43 @@ class MCPSurface:
     server: Server[Any]
     announcer: ChangeAnnouncer
 
+    def http(self, security: TransportSecuritySettings) -> HTTPTransport:
+        """The streamable HTTP transport serving this server at every MCP endpoint."""
+        return HTTPTransport(self.server, security)
+
+
+class HTTPTransport:
+    """Streamable HTTP for every MCP endpoint (an ASGI app), on two SDK session managers.
+
+    A request is answered with one JSON body wherever the server never has to send the
+    client a request of its own, which is everywhere but ``?approval=native``: there a
+    handshake-era session asks the human through form elicitation, which travels on the
+    request's SSE stream. JSON bodies skip the SSE machinery (a task group, a ping task and
+    an event per message) and cut the server's CPU per call by about a fifth; notifications
+    such as ``tools/list_changed`` still reach handshake-era clients on their GET stream.
+    A client keeps one endpoint URL for its session, so its requests always reach the
+    manager that holds it.
+    """
+
+    def __init__(self, server: Server[Any], security: TransportSecuritySettings) -> None:
+        self._json = StreamableHTTPSessionManager(
+            app=server, json_response=True, security_settings=security
+        )
+        self._streams = StreamableHTTPSessionManager(
+            app=server, json_response=False, security_settings=security
+        )
+
+    @contextlib.asynccontextmanager
+    async def run(self) -> AsyncIterator[None]:
+        """Run both managers (their sessions end when this exits)."""
+        async with self._json.run(), self._streams.run():
+            yield
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        native = Request(scope).query_params.get("approval") == "native"
+        manager = self._streams if native else self._json
+        await manager.handle_request(scope, receive, send)
+
 
 def create_server(
     executor: Callable[[], Executor],
@@ -955,11 +1045,14 @@ class _ToolkitEndpoint:
         await self._mcp(scope, receive, send)
 
 
-def toolkit_route(mcp_route: BaseRoute, executor: Callable[[], Executor]) -> Route:
-    """The route of every toolkit's endpoint, served by the same SDK app as ``/mcp``
-    (``mcp_route``): each request's path names its toolkit, see :class:`Endpoint`."""
-    assert isinstance(mcp_route, Route)
-    return Route(TOOLKIT_PREFIX + "{slug}", endpoint=_ToolkitEndpoint(mcp_route.endpoint, executor))
+def mcp_routes(transport: HTTPTransport, executor: Callable[[], Executor]) -> list[BaseRoute]:
+    """The routes of ``/mcp`` and of every toolkit's endpoint, all served by ``transport``:
+    each request's path names its toolkit, see :class:`Endpoint`. (A Route, not a Mount: a
+    Mount would redirect ``/mcp`` to ``/mcp/``.)"""
+    return [
+        Route("/mcp", endpoint=transport),
+        Route(TOOLKIT_PREFIX + "{slug}", endpoint=_ToolkitEndpoint(transport, executor)),
+    ]
 
 
 async def serve_stdio(endpoint: Endpoint | None = None, **open_options: Any) -> None:

@@ -2,10 +2,15 @@
 
 - ``/`` — the connect card (the exact ``npx add-mcp …`` command and the JSON config for Claude
   Code and Cursor, with this server's port and the agent's header filled in), the catalog by
-  integration, and how many executions wait for an answer;
+  integration with each connection's health, the changes refreshes hold for review (each with
+  Accept / Reject), and how many executions wait for an answer;
+- ``/reviews/<integration>`` — a POST decides one held change through
+  :meth:`Executor.sources.review` and redirects home;
 - ``/approvals`` — the inbox of paused executions, each with Approve / Decline;
 - ``/approvals/<execution_id>`` — one execution (the approval URL an agent can hand the user);
-  a POST answers it through :meth:`Executor.resume` and redirects back to show the outcome.
+  a POST answers it through :meth:`Executor.resume` and redirects back to show the outcome. An
+  execution paused at an upstream's question shows the question's form (fields from its JSON
+  Schema, see :mod:`executor.forms`), and the POST carries the filled-in answer as content.
 
 Like every surface it is a thin adapter: each handler calls the core and renders the result.
 The browser signs in through :class:`~executor.server.security.LocalSecurity` (a token link sets
@@ -22,7 +27,7 @@ import logging
 import secrets
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
@@ -36,6 +41,8 @@ from starlette.routing import Route
 from executor.core import Executor
 from executor.errors import ExecutorError, InvalidInputError
 from executor.executions import RESUME_ACTIONS
+from executor.forms import form_content, form_fields
+from executor.models import Connection, IntegrationReview, IntegrationSettings, ToolReview
 from executor.store import RunRecord
 
 logger = logging.getLogger(__name__)
@@ -49,6 +56,15 @@ CODE_CONTEXT = 4
 INBOX_LIMIT = 200
 #: What the buttons say, per resume action.
 ANSWERS = {"accept": "approved", "decline": "declined", "cancel": "cancelled the run"}
+#: The same for an execution that asked for input.
+INPUT_ANSWERS = {**ANSWERS, "accept": "answered", "decline": "declined to answer"}
+#: What the home page says after a review button, per action.
+REVIEWED = {
+    "accept": "Accepted: the proposed definition is served now.",
+    "reject": "Rejected: the reviewed definition keeps serving, and this change is not held again.",
+}
+#: What a new tool's review shows of its definition.
+NEW_TOOL_FIELDS = ("summary", "description", "input_schema")
 
 
 @dataclass(frozen=True)
@@ -118,7 +134,15 @@ def _snippets(connection: AgentConnection) -> list[Snippet]:
 
 
 def _pretty(value: Any) -> str:
-    text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    return _cut(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+def _readable(value: Any) -> str:
+    """Text as it is, anything else as JSON (a definition's description or schema)."""
+    return _cut(value) if isinstance(value, str) else _pretty(value)
+
+
+def _cut(text: str) -> str:
     if len(text) > VALUE_CHARS:
         text = text[:VALUE_CHARS] + f"\n… ({len(text) - VALUE_CHARS} more characters)"
     return text
@@ -126,6 +150,47 @@ def _pretty(value: Any) -> str:
 
 def _when(value: datetime | None) -> str:
     return "" if value is None else value.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _review_view(review: ToolReview | IntegrationReview) -> dict[str, Any]:
+    """What the home page shows of a held change: each changed field before and after (a new
+    tool's summary, description and parameters, with nothing before)."""
+    if isinstance(review, IntegrationReview):
+        fields = [
+            (name, _setting(review.reviewed, name), _setting(review.proposed, name))
+            for name in review.changed_fields
+        ]
+    elif review.reviewed is None:
+        fields = [(name, None, getattr(review.proposed, name)) for name in NEW_TOOL_FIELDS]
+    else:
+        fields = [
+            (name, getattr(review.reviewed, name), getattr(review.proposed, name))
+            for name in review.changed_fields
+        ]
+    return {
+        "integration": review.integration,
+        "name": review.name,
+        "change": review.change,
+        "changed_fields": review.changed_fields,
+        "held_at": review.held_at,
+        "fields": fields,
+    }
+
+
+def _setting(settings: IntegrationSettings, name: str) -> Any:
+    """One setting a review names: ``auth_methods`` or ``config.<key>``."""
+    if name == "auth_methods":
+        return [asdict(method) for method in settings.auth_methods]
+    return settings.config.get(name.removeprefix("config."))
+
+
+async def _posted_form(request: Request) -> dict[str, list[str]]:
+    """The fields of a posted form (``application/x-www-form-urlencoded``)."""
+    return parse_qs((await request.body()).decode("utf-8", "replace"))
+
+
+def _first(form: dict[str, list[str]], name: str) -> str:
+    return (form.get(name) or [""])[0]
 
 
 def _excerpt(code: str | None, line: Any) -> list[tuple[int, str, bool]]:
@@ -161,6 +226,7 @@ class WebUI:
             lstrip_blocks=True,
         )
         self._templates.filters["pretty"] = _pretty
+        self._templates.filters["readable"] = _readable
         self._templates.filters["when"] = _when
 
     @property
@@ -171,6 +237,7 @@ class WebUI:
             Route("/approvals", self._page(self._inbox), methods=["GET"]),
             Route("/approvals/{execution_id}", self._page(self._execution), methods=["GET"]),
             Route("/approvals/{execution_id}", self._page(self._answer), methods=["POST"]),
+            Route("/reviews/{integration}", self._page(self._review), methods=["POST"]),
         ]
 
     def refusal(self, status: int, code: str, message: str) -> Response:
@@ -250,9 +317,9 @@ class WebUI:
 
     async def _home(self, request: Request) -> Response:
         ex = self._executor()
-        connections: dict[str, list[str]] = {}
+        connections: dict[str, list[Connection]] = {}
         for connection in await ex.connections.list():
-            connections.setdefault(connection.integration, []).append(connection.name)
+            connections.setdefault(connection.integration, []).append(connection)
         integrations = await ex.sources.list()
         paused = await ex.runs.list(status="paused", limit=INBOX_LIMIT)
         return self._render(
@@ -261,8 +328,25 @@ class WebUI:
             mcp_url=self._connection.mcp_url,
             integrations=integrations,
             connections=connections,
+            reviews=[_review_view(review) for review in await ex.sources.pending_reviews()],
+            reviewed=REVIEWED.get(request.query_params.get("reviewed") or ""),
             pending=len(paused),
         )
+
+    async def _review(self, request: Request) -> Response:
+        form = await _posted_form(request)
+        action, tool = _first(form, "action"), _first(form, "tool")
+        if action not in REVIEWED or not tool:
+            raise InvalidInputError(
+                "A review needs a tool and an action.", hint="Use the Accept or Reject button."
+            )
+        await self._executor().sources.review(
+            request.path_params["integration"],
+            [tool],
+            action="accept" if action == "accept" else "reject",
+        )
+        # Post/redirect/get, as for approvals: reloading the page decides nothing again.
+        return RedirectResponse(f"/?reviewed={action}", status_code=303)
 
     async def _inbox(self, request: Request) -> Response:
         paused = await self._executor().runs.list(status="paused", limit=INBOX_LIMIT)
@@ -274,25 +358,32 @@ class WebUI:
 
     async def _execution(self, request: Request) -> Response:
         run = await self._executor().runs.get(request.path_params["execution_id"])
-        answered = request.query_params.get("answered")
+        answered = request.query_params.get("answered") or ""
+        words = INPUT_ANSWERS if request.query_params.get("asked") == "input" else ANSWERS
         return self._render(
             "execution.html",
             run=self._view(run),
-            answered=ANSWERS.get(answered or ""),
+            answered=words.get(answered),
             problem=None,
         )
 
     async def _answer(self, request: Request) -> Response:
         execution_id = request.path_params["execution_id"]
-        form = parse_qs((await request.body()).decode("utf-8", "replace"))
-        action = (form.get("action") or [""])[0]
+        form = await _posted_form(request)
+        action = _first(form, "action")
         if action not in RESUME_ACTIONS:
             raise InvalidInputError(
                 f"Unknown answer {action[:20]!r}.", hint="Use the Approve or Decline button."
             )
         ex = self._executor()
+        asked = ""
         try:
-            await ex.resume(execution_id, action)
+            pending = (await ex.runs.get(execution_id)).pending or {}
+            asked = str(pending.get("asks") or "")
+            content = None
+            if action == "accept" and asked == "input":
+                content = form_content(form_fields(pending.get("schema") or {}), form)
+            await ex.resume(execution_id, action, content)
         except ExecutorError as exc:
             # Already answered, expired, or its continuation could not start: say so beside
             # the execution as it stands now.
@@ -309,8 +400,10 @@ class WebUI:
             )
         # Post/redirect/get: reloading the outcome never answers twice. Relative, so the
         # browser stays on the host name its cookie belongs to (127.0.0.1 or localhost).
+        suffix = "&asked=input" if asked == "input" else ""
         return RedirectResponse(
-            f"/approvals/{quote(execution_id, safe='')}?answered={action}", status_code=303
+            f"/approvals/{quote(execution_id, safe='')}?answered={action}{suffix}",
+            status_code=303,
         )
 
     @staticmethod
@@ -332,6 +425,9 @@ class WebUI:
                 "reason": str(pending.get("reason") or ""),
                 "arguments": pending.get("arguments") or {},
                 "line": pending.get("line"),
+                "asks": str(pending.get("asks") or "approval"),
+                "message": str(pending.get("message") or ""),
+                "fields": form_fields(pending.get("schema") or {}),
             },
             "excerpt": _excerpt(run.code, pending.get("line")),
             "result": run.result,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -26,8 +26,13 @@ ENTRY_POINT_GROUP = "executor.sources"
 
 logger = logging.getLogger("executor.sources")
 
-#: Called with (stage, done, total) while a source loads: stages are "download", "parse", "index".
+#: Called with (stage, done, total) while a source loads; total is None while unknown. Stages:
+#: "download" (bytes of the document), "parse" (reading it: 0 of 1, then 1 of 1) and "index"
+#: (a plugin building its tools, in tools; the executor shows that as part of "parse" and
+#: reports "index" itself while it writes the tools into the catalog).
 Progress = Callable[[str, int, int | None], None]
+#: The stages of :data:`Progress`, in order.
+STAGES = ("download", "parse", "index")
 
 
 @dataclass(frozen=True)
@@ -136,7 +141,9 @@ class PluginCall:
     are the connection's non-secret settings (``base_url`` override, extra ``headers``,
     ``timeout``). ``http`` is the connection's pooled client. ``integration`` (the slug),
     ``connection_id`` and ``address`` let a plugin keep per-connection state (e.g. one MCP
-    session per connection) and name the call to a human.
+    session per connection) and name the call to a human. ``answers`` are a human's answers to
+    the questions this call's upstream asked on earlier attempts (``input_required``), each
+    ``{"schema", "action": "accept"|"decline", "content"}``.
     """
 
     tool: ToolDefinition
@@ -149,6 +156,7 @@ class PluginCall:
     integration: str = ""
     connection_id: str = ""
     address: str = ""
+    answers: Sequence[Mapping[str, Any]] = ()
 
 
 @runtime_checkable
@@ -213,7 +221,14 @@ class SourcePlugin(Protocol):
     #   def bind(self, host: PluginHost) -> None        called once when the plugin is loaded
     #   async def aclose(self) -> None                  called when the executor closes
     #   async def probe(self, url, *, http, timeout) -> Detection | None
+    #   async def validate_arguments(self, request: PluginCall) -> None
+    #       checks the plugin cannot express in the input schema, run before approval: raise
+    #       InvalidArgumentsError for a call that can only fail
     #   hold_changes_for_review: ClassVar[bool]
+    #   unreviewed_config: ClassVar[frozenset[str]]
+    #       keys of SourceBundle.config a refresh may change without review (bookkeeping that
+    #       never decides where calls go or which credentials they carry); every other key,
+    #       and the auth methods, are held for review like tool changes
 
 
 def _enabled_kinds() -> set[str] | None:

@@ -27,7 +27,7 @@ import httpcore2
 import httpx2
 
 from executor.errors import FetchError
-from executor.sources.base import FetchPolicy
+from executor.sources.base import FetchPolicy, Progress
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -217,9 +217,13 @@ async def fetch_document(
     policy: FetchPolicy,
     base: str | None = None,
     client: httpx2.AsyncClient | None = None,
+    progress: Progress | None = None,
 ) -> tuple[bytes, str]:
     """Read the document at ``location`` (resolved against ``base``) and return its bytes and
     its absolute location.
+
+    ``progress`` is told ``("download", bytes received, Content-Length or None)`` as a URL's
+    body arrives (a local file is read in one go).
 
     ``base`` is the location of the document that refers to this one; None means the user
     named it. Local files are read when the user named them, when a local document refers to
@@ -232,7 +236,7 @@ async def fetch_document(
     resolved = resolve_location(location, base)
     scheme = _split(resolved).scheme.lower()
     if scheme in ("http", "https"):
-        return await _fetch_url(resolved, policy=policy, client=client), resolved
+        return await _fetch_url(resolved, policy=policy, client=client, progress=progress), resolved
     is_remote_referrer = base is not None and urlsplit(base).scheme.lower() in ("http", "https")
     if is_remote_referrer and not policy.allow_files:
         raise FetchError(
@@ -263,18 +267,24 @@ def _read_file(path: Path, max_bytes: int) -> bytes:
     return data
 
 
-async def _fetch_url(url: str, *, policy: FetchPolicy, client: httpx2.AsyncClient | None) -> bytes:
+async def _fetch_url(
+    url: str,
+    *,
+    policy: FetchPolicy,
+    client: httpx2.AsyncClient | None,
+    progress: Progress | None = None,
+) -> bytes:
     if client is None:
         guarded = guarded_client(
             allow_private=policy.allow_private, timeout=policy.timeout, follow_redirects=False
         )
         async with guarded as own:
-            return await _fetch_url(url, policy=policy, client=own)
+            return await _fetch_url(url, policy=policy, client=own, progress=progress)
     try:
         # One deadline for the whole fetch, redirects included: a server that trickles bytes
         # would otherwise never trip the per-read timeout.
         with anyio.fail_after(policy.timeout):
-            return await _fetch_following_redirects(client, url, policy)
+            return await _fetch_following_redirects(client, url, policy, progress)
     except TimeoutError as exc:
         raise FetchError(
             f"Timed out after {policy.timeout:g} s fetching {_redact(url)}.",
@@ -283,7 +293,7 @@ async def _fetch_url(url: str, *, policy: FetchPolicy, client: httpx2.AsyncClien
 
 
 async def _fetch_following_redirects(
-    client: httpx2.AsyncClient, url: str, policy: FetchPolicy
+    client: httpx2.AsyncClient, url: str, policy: FetchPolicy, progress: Progress | None
 ) -> bytes:
     for _ in range(_MAX_REDIRECTS + 1):
         await check_url(url, policy=policy)
@@ -300,21 +310,29 @@ async def _fetch_following_redirects(
                         hint="Check the URL and that the document is public or reachable.",
                         status=response.status_code,
                     )
-                return await _read_capped(response, url, policy.max_bytes)
+                return await _read_capped(response, url, policy.max_bytes, progress)
     raise FetchError(f"Too many redirects fetching {_redact(url)}.")
 
 
-async def _read_capped(response: httpx2.Response, url: str, max_bytes: int) -> bytes:
+async def _read_capped(
+    response: httpx2.Response, url: str, max_bytes: int, progress: Progress | None
+) -> bytes:
     declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes:
+    total = int(declared) if declared.isdigit() else None
+    if total is not None and total > max_bytes:
         raise _too_large(url, max_bytes)
     chunks: list[bytes] = []
     size = 0
+    if progress is not None:
+        progress("download", 0, total)
     async for chunk in response.aiter_bytes():
         size += len(chunk)
         if size > max_bytes:
             raise _too_large(url, max_bytes)
         chunks.append(chunk)
+        if progress is not None:
+            # Bytes on the wire, as Content-Length counts them (a gzipped body inflates).
+            progress("download", response.num_bytes_downloaded, total)
     return b"".join(chunks)
 
 

@@ -14,10 +14,12 @@ from executor.store.database import (
     ToolPlanner,
     ToolState,
     definition_hash,
+    settings_hash,
 )
 from executor.store.runs import (
     CallRecord,
     ClaimedExecution,
+    ExecutionEnded,
     ExecutionRecord,
     RunRecord,
     ToolCallRecord,
@@ -27,6 +29,7 @@ __all__ = [
     "CallRecord",
     "ClaimedExecution",
     "ConnectionHealth",
+    "ExecutionEnded",
     "ExecutionRecord",
     "RunRecord",
     "Store",
@@ -37,4 +40,5 @@ __all__ = [
     "ToolPlanner",
     "ToolState",
     "definition_hash",
+    "settings_hash",
 ]

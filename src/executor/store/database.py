@@ -14,9 +14,9 @@ import hashlib
 import re
 import uuid
 import zlib
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,10 +35,16 @@ from executor.errors import (
     NotFoundError,
 )
 from executor.models import (
+    CONNECTION_STATUSES,
+    INTEGRATION_REVIEW,
     POLICY_ACTIONS,
     AuthMethod,
     Connection,
+    ConnectionHealth,
+    ConnectionStatus,
     Integration,
+    IntegrationReview,
+    IntegrationSettings,
     Policy,
     PolicyAction,
     PolicyScope,
@@ -57,11 +63,15 @@ from executor.store.tables import utcnow
 #: Specs larger than this are compressed and decompressed off the event loop.
 _OFFLOOP_BYTES = 256 * 1024
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}\Z")
-_CONNECTION_STATUSES = ("unknown", "ok", "needs_auth", "unreachable", "error")
 # Every replica may open the store at once; PostgreSQL runs their migrations one at a time.
 _MIGRATION_LOCK = 0x45584543
 #: Inserting this many tools on PostgreSQL refreshes the search table's planner statistics.
 _ANALYZE_AFTER = 500
+#: Tools inserted per statement, so that adding a big source can report how far it got.
+_INSERT_CHUNK = 250
+
+#: Told (tools written, total) while an integration's tools are written.
+WriteProgress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -82,16 +92,6 @@ class ToolMatch:
     score: float  # higher is better
 
 
-@dataclass(frozen=True)
-class ConnectionHealth:
-    """What the last check of a connection found: ``status`` is one of unknown, ok,
-    needs_auth, unreachable, error."""
-
-    status: str
-    last_error: str | None
-    checked_at: datetime | None
-
-
 def new_id() -> str:
     """A fresh record id: 32 hex characters of a random UUID."""
     return uuid.uuid4().hex
@@ -99,7 +99,15 @@ def new_id() -> str:
 
 def definition_hash(definition: ToolDefinition) -> str:
     """A stable digest of everything that defines a tool; a refresh compares these."""
-    payload = definition_json(definition)
+    return _digest(definition_json(definition))
+
+
+def settings_hash(settings: IntegrationSettings) -> str:
+    """A stable digest of an integration's authority settings; a refresh compares these."""
+    return _digest(_settings_json(settings))
+
+
+def _digest(payload: Any) -> str:
     return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
@@ -183,6 +191,49 @@ def definition_from_json(data: Mapping[str, Any]) -> ToolDefinition:
     return ToolDefinition(**{**data, "tags": tuple(data.get("tags") or ())})
 
 
+def _settings_json(settings: IntegrationSettings) -> dict[str, Any]:
+    """Integration settings as a JSON object (what a held integration review stores)."""
+    return {"config": settings.config, "auth_methods": _auth_methods_json(settings.auth_methods)}
+
+
+def _settings(data: Mapping[Any, Any]) -> IntegrationSettings:
+    return IntegrationSettings(
+        config=dict(data["config"]),
+        auth_methods=tuple(AuthMethod(**method) for method in data["auth_methods"]),
+    )
+
+
+def _held(row: Any, slug: str) -> ToolReview | IntegrationReview:
+    """A ``tool_reviews`` row: a tool's held change, or the integration's own."""
+    if row.name != INTEGRATION_REVIEW:
+        return _review(row, slug)
+    return IntegrationReview(
+        integration=slug,
+        status=row.status,
+        reviewed=_settings(row.reviewed),
+        proposed=_settings(row.proposed),
+        held_at=row.held_at,
+    )
+
+
+def _held_row(integration_id: str, review: ToolReview | IntegrationReview) -> dict[str, Any]:
+    if isinstance(review, IntegrationReview):
+        reviewed: dict[str, Any] | None = _settings_json(review.reviewed)
+        proposed = _settings_json(review.proposed)
+    else:
+        reviewed = None if review.reviewed is None else definition_json(review.reviewed)
+        proposed = definition_json(review.proposed)
+    return {
+        "integration_id": integration_id,
+        "name": review.name,
+        "change": review.change,
+        "status": review.status,
+        "reviewed": reviewed,
+        "proposed": proposed,
+        "held_at": review.held_at,
+    }
+
+
 def _review(row: Any, slug: str) -> ToolReview:
     return ToolReview(
         integration=slug,
@@ -201,8 +252,9 @@ class ToolState:
 
     ``hashes`` maps each served tool's name to its definition hash. ``served`` holds the
     served definitions themselves; it is None when reviews are off and nothing is held (a
-    plain refresh needs the hashes alone). ``reviews`` are the held changes, pending or
-    rejected.
+    plain refresh needs the hashes alone). ``reviews`` are the tools' held changes, pending or
+    rejected. ``settings`` are the integration's stored config and auth methods, and
+    ``settings_review`` the held change to them, if any.
     """
 
     slug: str
@@ -211,17 +263,22 @@ class ToolState:
     reviews: Mapping[str, ToolReview]
     review_changes: bool
     review_mode: ReviewMode
+    settings: IntegrationSettings
+    settings_review: IntegrationReview | None = None
 
 
 @dataclass(frozen=True)
 class ToolPlan:
     """What an integration serves after a change: exactly the tools in ``serve`` (None: the
-    served tools stay as they are), with ``reviews`` as its held changes. ``report`` is the
-    planner's own account, handed back to its caller untouched."""
+    served tools stay as they are), with ``reviews`` and ``settings_review`` as its held
+    changes. ``values`` sets integration fields (``config``, ``auth_methods``) the planner
+    decided. ``report`` is the planner's own account, handed back to its caller untouched."""
 
     serve: tuple[ToolDefinition, ...] | None
     reviews: tuple[ToolReview, ...]
+    settings_review: IntegrationReview | None
     report: Any = None
+    values: Mapping[str, Any] = field(default_factory=dict)
 
 
 #: Decides, from the current state, what an integration serves next (runs in a worker thread).
@@ -231,6 +288,12 @@ ToolPlanner = Callable[[ToolState], ToolPlan]
 _INTEGRATION_FIELDS = frozenset(
     {"title", "summary", "config", "spec", "auth_methods", "review_changes", "review_mode"}
 )
+
+
+def _check_fields(values: Mapping[str, Any]) -> None:
+    unknown = set(values) - _INTEGRATION_FIELDS
+    if unknown:
+        raise InvalidInputError(f"Unknown integration fields: {', '.join(sorted(unknown))}.")
 
 
 def _connection(row: Any) -> Connection:
@@ -243,6 +306,7 @@ def _connection(row: Any) -> Connection:
         settings=row.settings,
         user_id=row.user_id,
         created_at=row.created_at,
+        health=ConnectionHealth(row.status, row.last_error, row.checked_at),
     )
 
 
@@ -459,10 +523,12 @@ class Store(RunStore):
         tools: list[ToolDefinition],
         review_changes: bool = False,
         review_mode: ReviewMode = "serve_reviewed",
+        progress: WriteProgress | None = None,
     ) -> Integration:
         """Insert the integration, its tools and their search index rows in one transaction.
 
-        Raises AlreadyExistsError when the slug is taken in the workspace.
+        ``progress`` is told (tools written, total) as the tools go in. Raises
+        AlreadyExistsError when the slug is taken in the workspace.
         """
         integration_id = new_id()
         compressed = None if spec is None else await _offloop(_compress, spec)
@@ -491,7 +557,7 @@ class Store(RunStore):
         async with self._transaction(write=True) as connection:
             with self._errors(conflict=taken):
                 await connection.execute(sa.insert(t.integrations).values(values))
-            await self._insert_tools(connection, slug, tools, rows)
+            await self._insert_tools(connection, slug, tools, rows, progress)
             await self._bump_catalog(connection, workspace_id)
             row = (
                 await connection.execute(
@@ -506,19 +572,25 @@ class Store(RunStore):
         slug: str,
         tools: Sequence[ToolDefinition],
         rows: _ToolRows,
+        progress: WriteProgress | None = None,
     ) -> None:
-        if not rows.tools:
+        total = len(rows.tools)
+        if not total:
             return
-        names = [tool.name for tool in tools]
-        duplicates = sorted({name for name in names if names.count(name) > 1})
+        counts = Counter(tool.name for tool in tools)
+        duplicates = sorted(name for name, count in counts.items() if count > 1)
         twice = AlreadyExistsError(
             f"The tools of {slug!r} must have distinct names; "
             f"{', '.join(map(repr, duplicates[:5])) or 'some'} appear more than once.",
             hint="Nothing was changed. Report this to the source plugin's author.",
         )
-        with self._errors(conflict=twice):
-            await connection.execute(sa.insert(t.tools), rows.tools)
-        await connection.execute(sa.insert(t.tool_search), rows.search)
+        for start in range(0, total, _INSERT_CHUNK):
+            end = start + _INSERT_CHUNK
+            with self._errors(conflict=twice):
+                await connection.execute(sa.insert(t.tools), rows.tools[start:end])
+            await connection.execute(sa.insert(t.tool_search), rows.search[start:end])
+            if progress is not None:
+                progress(min(end, total), total)
         await connection.execute(sa.insert(t.search_terms), rows.terms)
         if self.dialect == "postgresql" and len(rows.tools) >= _ANALYZE_AFTER:
             # Fresh statistics, or the planner keeps seq-scanning the index it cannot cost.
@@ -658,18 +730,19 @@ class Store(RunStore):
         planner: ToolPlanner,
         *,
         values: Mapping[str, Any] | None = None,
+        progress: WriteProgress | None = None,
     ) -> ToolPlan:
         """Change what an integration serves, atomically: read its tools and held reviews,
         let ``planner`` decide (in a worker thread), write the result, bump the catalog.
 
         ``values`` also sets integration fields (title, summary, config, spec as raw bytes,
-        auth_methods, review_changes, review_mode) in the same transaction. Raises
-        NotFoundError when there is no such integration; on any failure nothing changes.
+        auth_methods, review_changes, review_mode) in the same transaction, and so do the
+        plan's own ``values``; ``progress`` is told (tools written, total) as the served tools
+        go in. Raises NotFoundError when there is no such integration; on any failure nothing
+        changes.
         """
         changes = dict(values or {})
-        unknown = set(changes) - _INTEGRATION_FIELDS
-        if unknown:
-            raise InvalidInputError(f"Unknown integration fields: {', '.join(sorted(unknown))}.")
+        _check_fields(changes)
         if "spec" in changes and changes["spec"] is not None:
             changes["spec"] = await _offloop(_compress, changes["spec"])
         if "auth_methods" in changes:
@@ -689,12 +762,16 @@ class Store(RunStore):
                 raise NotFoundError(
                     f"No integration named {slug!r}.", hint="List them with sources.list()."
                 )
-            reviews = {
-                review.name: _review(review, slug)
-                for review in await connection.execute(
-                    sa.select(t.tool_reviews).where(t.tool_reviews.c.integration_id == row.id)
-                )
-            }
+            reviews: dict[str, ToolReview] = {}
+            settings_review: IntegrationReview | None = None
+            for held_row in await connection.execute(
+                sa.select(t.tool_reviews).where(t.tool_reviews.c.integration_id == row.id)
+            ):
+                held = _held(held_row, slug)
+                if isinstance(held, IntegrationReview):
+                    settings_review = held
+                else:
+                    reviews[held.name] = held
             review_changes = bool(changes.get("review_changes", row.review_changes))
             served: dict[str, ToolDefinition] | None = None
             if review_changes or reviews:
@@ -721,15 +798,21 @@ class Store(RunStore):
                 reviews=reviews,
                 review_changes=review_changes,
                 review_mode=changes.get("review_mode", row.review_mode),
+                settings=_settings(row._mapping),
+                settings_review=settings_review,
             )
             plan = await anyio.to_thread.run_sync(planner, state)
+            _check_fields(plan.values)
+            changes.update(plan.values)
+            if "auth_methods" in plan.values:
+                changes["auth_methods"] = _auth_methods_json(plan.values["auth_methods"])
             if plan.serve is not None:
                 tools = list(plan.serve)
                 rows = await anyio.to_thread.run_sync(_tool_rows, workspace_id, row.id, tools)
                 changes["tool_count"] = len(tools)
                 await self._delete_index(connection, row.id)
                 await connection.execute(sa.delete(t.tools).where(tool.integration_id == row.id))
-                await self._insert_tools(connection, slug, tools, rows)
+                await self._insert_tools(connection, slug, tools, rows, progress)
             await connection.execute(
                 sa.update(t.integrations)
                 .where(i.id == row.id)
@@ -738,24 +821,11 @@ class Store(RunStore):
             await connection.execute(
                 sa.delete(t.tool_reviews).where(t.tool_reviews.c.integration_id == row.id)
             )
-            if plan.reviews:
-                await connection.execute(
-                    sa.insert(t.tool_reviews),
-                    [
-                        {
-                            "integration_id": row.id,
-                            "name": review.name,
-                            "change": review.change,
-                            "status": review.status,
-                            "reviewed": None
-                            if review.reviewed is None
-                            else definition_json(review.reviewed),
-                            "proposed": definition_json(review.proposed),
-                            "held_at": review.held_at,
-                        }
-                        for review in plan.reviews
-                    ],
-                )
+            held_rows = [_held_row(row.id, review) for review in plan.reviews]
+            if plan.settings_review is not None:
+                held_rows.append(_held_row(row.id, plan.settings_review))
+            if held_rows:
+                await connection.execute(sa.insert(t.tool_reviews), held_rows)
             await self._bump_catalog(connection, workspace_id)
         return plan
 
@@ -765,15 +835,14 @@ class Store(RunStore):
         integration: str | None = None,
         *,
         status: Literal["pending", "rejected"] | None = "pending",
-    ) -> list[ToolReview]:
-        """Held tool changes ordered by (integration slug, tool name); ``status=None`` lists
-        rejected ones too."""
+    ) -> list[ToolReview | IntegrationReview]:
+        """Held changes ordered by (integration slug, name): an integration's own change
+        (named ``@integration``) before its tools'; ``status=None`` lists rejected ones too."""
         r = t.tool_reviews.c
         query = (
             sa.select(t.tool_reviews, t.integrations.c.slug)
             .join(t.integrations, t.integrations.c.id == r.integration_id)
             .where(t.integrations.c.workspace_id == workspace_id)
-            .order_by(t.integrations.c.slug, r.name)
         )
         if integration is not None:
             query = query.where(t.integrations.c.slug == integration)
@@ -781,7 +850,8 @@ class Store(RunStore):
             query = query.where(r.status == status)
         async with self._transaction() as connection:
             rows = (await connection.execute(query)).all()
-        return [_review(row, row.slug) for row in rows]
+        # Sorted here, by code point: database collations disagree on where "@" goes.
+        return [_held(row, row.slug) for row in sorted(rows, key=lambda r: (r.slug, r.name))]
 
     async def get_tool_review(
         self, workspace_id: str, integration: str, name: str
@@ -1025,14 +1095,14 @@ class Store(RunStore):
         integration: str,
         name: str,
         *,
-        status: str,
+        status: ConnectionStatus,
         last_error: str | None = None,
     ) -> None:
         """Record what a check of the connection found (``last_error``: one line, no secrets)."""
-        if status not in _CONNECTION_STATUSES:
+        if status not in CONNECTION_STATUSES:
             raise InvalidInputError(
                 f"{status!r} is not a connection status.",
-                hint=f"Use one of {', '.join(_CONNECTION_STATUSES)}.",
+                hint=f"Use one of {', '.join(CONNECTION_STATUSES)}.",
             )
         async with self._transaction(write=True) as connection:
             connection_id = await self._connection_id(connection, workspace_id, integration, name)

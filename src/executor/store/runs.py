@@ -7,6 +7,7 @@ exactly once to resume, and end as completed, failed, cancelled or expired.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -26,6 +27,8 @@ from executor.errors import (
 from executor.store import tables as t
 from executor.store.base import StoreBase
 from executor.store.tables import utcnow
+
+logger = logging.getLogger("executor.store")
 
 #: An execution ``running`` with no news for this long lost its process (it crashed or was
 #: killed mid-run); no real run takes an hour between two of its own writes.
@@ -64,6 +67,18 @@ class ExecutionRecord:
     logs: str = ""
     error: dict[str, Any] | None = None
     created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True)
+class ExecutionEnded:
+    """How an execution the run history already holds as ``running`` ended."""
+
+    run_id: str
+    status: str
+    result: Any = None
+    logs: str = ""
+    error: dict[str, Any] | None = None
     updated_at: datetime = field(default_factory=utcnow)
 
 
@@ -153,19 +168,23 @@ class RunStore(StoreBase):
         workspace_id: str,
         records: Sequence[CallRecord],
         executions: Sequence[ExecutionRecord] = (),
+        ends: Sequence[ExecutionEnded] = (),
     ) -> None:
-        """Store executions and tool calls in one transaction (the audit writer batches them
-        off the call path).
+        """Store executions, tool calls and how executions ended in one transaction (the audit
+        writer batches them off the call path).
 
         ``executions`` are new execution runs, written first so that calls can refer to them.
         A call record without ``seq`` is a direct call, stored as a completed run with one
-        tool-call row; a record with ``seq`` is appended to its execution.
+        tool-call row; a record with ``seq`` is appended to its execution. ``ends`` finish
+        executions stored earlier as ``running`` (one that is not running is left alone).
         """
-        if not records and not executions:
+        if not records and not executions and not ends:
             return
         direct = [record for record in records if record.seq is None]
         taken = AlreadyExistsError("A run or tool call with one of these ids exists already.")
         async with self._transaction(write=True, conflict=taken) as connection:
+            if ends:
+                await self._record_ends(connection, workspace_id, ends)
             if executions:
                 await connection.execute(
                     sa.insert(t.runs),
@@ -218,6 +237,46 @@ class RunStore(StoreBase):
                     }
                     for record in records
                 ],
+            )
+
+    async def _record_ends(
+        self, connection: AsyncConnection, workspace_id: str, ends: Sequence[ExecutionEnded]
+    ) -> None:
+        r = t.runs.c
+        ended = await connection.execute(
+            sa.update(t.runs)
+            .where(
+                r.workspace_id == workspace_id,
+                r.id == sa.bindparam("run_id"),
+                r.status == "running",
+            )
+            .values(
+                status=sa.bindparam("end_status"),
+                result=sa.bindparam("end_result", type_=r.result.type),
+                logs=sa.bindparam("end_logs"),
+                error=sa.bindparam("end_error", type_=r.error.type),
+                updated_at=sa.bindparam("end_at", type_=r.updated_at.type),
+                snapshot=None,
+                pending=None,
+                expires_at=None,
+            ),
+            [
+                {
+                    "run_id": end.run_id,
+                    "end_status": end.status,
+                    "end_result": end.result,
+                    "end_logs": end.logs,
+                    "end_error": end.error,
+                    "end_at": end.updated_at,
+                }
+                for end in ends
+            ],
+        )
+        if ended.rowcount not in (-1, len(ends)):
+            logger.warning(
+                "%d of %d ended executions were no longer running; their ends were not stored",
+                len(ends) - ended.rowcount,
+                len(ends),
             )
 
     async def list_runs(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from executor import Executor, SpecError
+from executor import ApprovalRequest, Executor, SpecError
 from executor.sources.base import SourceConfig
 from tests.conftest import Database
 from tests.servers import serve
@@ -88,6 +88,53 @@ async def test_a_select_is_checked_against_the_stored_schema_after_a_restart(
         assert len(api.requests) == before
         fine = await second.call("library.default.query.book", {"id": "b1", "_select": "title"})
         assert fine["data"] == {"title": "The Dispossessed"}
+
+
+async def test_a_mutation_whose_select_can_only_fail_is_refused_before_approval(
+    database: Database, data_dir: Path, library: tuple[Library, str]
+) -> None:
+    api, url = library
+    asked: list[ApprovalRequest] = []
+
+    def approve(request: ApprovalRequest) -> bool:
+        asked.append(request)
+        return True
+
+    async with Executor.open(
+        data_dir=data_dir,
+        database_url=database.url,
+        database_schema=database.schema,
+        on_approval=approve,
+    ) as ex:
+        await _add(ex, url)
+        before = len(api.requests)
+        new_book = {"title": "Contact", "genre": "FICTION", "authorId": "a2"}
+        for select, reason in (
+            ("id titel", "Cannot query field 'titel' on type 'Book'. Did you mean 'title'?"),
+            ("id author", "Field 'author' of type 'Author!' must have a selection of subfields"),
+            ("title { length }", "Field 'title' must not have a selection"),
+            ("id {", "not a usable GraphQL selection: Syntax Error: Expected Name, found <EOF>."),
+        ):
+            result = await ex.call(
+                "library.default.mutation.add_book", {"input": new_book, "_select": select}
+            )
+            assert result["error"]["code"] == "invalid_arguments", result
+            assert reason in result["error"]["message"]
+            assert result["error"]["details"]["violations"][0]["path"] == "/_select"
+        # Code mode does not pause on it either: the call fails at once.
+        run = await ex.execute(
+            f"r = tools.library.default.mutation.add_book(input={new_book!r}, _select='nope')\n"
+            "r['error']['code']"
+        )
+        assert (run.status, run.result) == ("completed", "invalid_arguments")
+        assert asked == []
+        assert len(api.requests) == before and len(api.books) == 3
+
+        fine = await ex.call(
+            "library.default.mutation.add_book", {"input": new_book, "_select": "title"}
+        )
+        assert fine == {"ok": True, "data": {"title": "Contact"}, "http": fine["http"]}
+        assert [request.address for request in asked] == ["library.default.mutation.add_book"]
 
 
 async def test_arguments_are_validated_against_the_input_schema(

@@ -8,10 +8,11 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 import uvicorn
 
@@ -53,6 +54,21 @@ async def mcp_ex(database: Database, data_dir: Path) -> AsyncIterator[Executor]:
         on_approval=lambda request: True,
     ) as opened:
         yield opened
+
+
+async def until_catalog(ex: Executor, condition: Callable[[], Awaitable[bool]]) -> None:
+    """Wait (30 s at most) until ``condition()`` holds, re-checking whenever the catalog
+    changes."""
+    with anyio.fail_after(30):
+        while True:
+            changed = anyio.Event()
+            unsubscribe = ex.on_catalog_change(changed.set)
+            try:
+                if await condition():
+                    return
+                await changed.wait()
+            finally:
+                unsubscribe()
 
 
 @contextlib.contextmanager

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -18,13 +20,29 @@ pytestmark = pytest.mark.anyio
 BOUND = 15.0  # the handshake timeout (2 s) plus the SDK's bounded process shutdown
 
 
-@pytest.fixture
-async def short_ex(data_dir: Path, state: Path):  # type: ignore[no-untyped-def]
-    """An executor whose loads give up after 2 s, with one working MCP source."""
-    async with Executor.open(data_dir=data_dir, fetch_policy=FetchPolicy(timeout=2.0)) as ex:
+@contextlib.asynccontextmanager
+async def _executor(data_dir: Path, state: Path, timeout: float) -> AsyncIterator[Executor]:
+    """An executor whose loads give up after ``timeout`` s, with one working MCP source."""
+    policy = FetchPolicy(timeout=timeout)
+    async with Executor.open(data_dir=data_dir, fetch_policy=policy) as ex:
         await ex.sources.add(
             "good", "mcp", SourceConfig(options=upstream_options(state, connect_timeout=60))
         )
+        yield ex
+
+
+@pytest.fixture
+async def short_ex(data_dir: Path, state: Path):  # type: ignore[no-untyped-def]
+    """Loads give up after 2 s: for servers that never answer."""
+    async with _executor(data_dir, state, 2.0) as ex:
+        yield ex
+
+
+@pytest.fixture
+async def patient_ex(data_dir: Path, state: Path):  # type: ignore[no-untyped-def]
+    """Loads would wait 60 s: a server that fails on its own must be named for what it did
+    (well within BOUND), not for a timeout that a slow machine's start-up could reach first."""
+    async with _executor(data_dir, state, 60.0) as ex:
         yield ex
 
 
@@ -52,18 +70,18 @@ async def test_a_server_printing_garbage_is_named_as_such(short_ex: Executor, st
 
 
 async def test_a_server_that_exits_at_once_shows_its_stderr(
-    short_ex: Executor, state: Path
+    patient_ex: Executor, state: Path
 ) -> None:
-    error = await _add_fails(short_ex, upstream_options(state, "--misbehave", "exit"))
+    error = await _add_fails(patient_ex, upstream_options(state, "--misbehave", "exit"))
     assert "closed the connection" in error.message
     assert "giving up at once" in error.message
 
 
-async def test_a_missing_command_is_a_clear_error(short_ex: Executor) -> None:
-    error = await _add_fails(short_ex, {"command": "/nonexistent/mcp-server"})
+async def test_a_missing_command_is_a_clear_error(patient_ex: Executor) -> None:
+    error = await _add_fails(patient_ex, {"command": "/nonexistent/mcp-server"})
     assert "Cannot start" in error.message
 
 
-async def test_an_unreachable_url_is_a_clear_error(short_ex: Executor) -> None:
-    error = await _add_fails(short_ex, url=f"http://127.0.0.1:{free_port()}/mcp")
+async def test_an_unreachable_url_is_a_clear_error(patient_ex: Executor) -> None:
+    error = await _add_fails(patient_ex, url=f"http://127.0.0.1:{free_port()}/mcp")
     assert "Cannot reach" in error.message

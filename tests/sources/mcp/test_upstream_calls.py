@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import anyio
@@ -12,23 +11,9 @@ import pytest
 from executor import Executor
 from executor.errors import InvalidInputError
 from executor.sources.base import SourceConfig
-from tests.sources.mcp.conftest import upstream_options
+from tests.sources.mcp.conftest import until_catalog, upstream_options
 
 pytestmark = pytest.mark.anyio
-
-
-async def _until(ex: Executor, condition: Callable[[], Awaitable[bool]]) -> None:
-    """Wait until ``condition()`` holds, re-checking whenever the catalog changes."""
-    with anyio.fail_after(30):
-        while True:
-            changed = anyio.Event()
-            unsubscribe = ex.on_catalog_change(changed.set)
-            try:
-                if await condition():
-                    return
-                await changed.wait()
-            finally:
-                unsubscribe()
 
 
 async def _add(ex: Executor, state: Path, **options: object) -> None:
@@ -119,7 +104,7 @@ async def test_tools_list_changed_refreshes_the_catalog_and_holds_new_tools_for_
     async def held() -> bool:
         return bool(await mcp_ex.sources.pending_reviews("up"))
 
-    await _until(mcp_ex, held)
+    await until_catalog(mcp_ex, held)
     # MCP upstreams hold changes for review by default: the new tool waits for a person.
     reviews = await mcp_ex.sources.pending_reviews("up")
     assert [(review.name, review.change) for review in reviews] == [("sprout", "added")]
@@ -140,7 +125,7 @@ async def test_unknown_tool_error_refreshes_and_a_failed_refresh_keeps_the_tools
     async def removed() -> bool:
         return "add" not in {tool.name for tool in await mcp_ex.tools.list("up")}
 
-    await _until(mcp_ex, removed)
+    await until_catalog(mcp_ex, removed)
     names = {tool.name for tool in await mcp_ex.tools.list("up")}
     assert "add" not in names and "whoami" in names
 
@@ -166,14 +151,17 @@ async def test_elicitation_is_bridged_to_the_approval_callback(data_dir: Path, s
     assert asked[-1].address == "up.default.confirm"
 
 
-async def test_elicitation_without_a_human_is_declined_with_a_reason(
+async def test_elicitation_without_a_human_returns_input_required_with_the_question(
     data_dir: Path, state: Path
 ) -> None:
     async with Executor.open(data_dir=data_dir) as ex:
         await _add(ex, state, mode="legacy")
         result = await ex.call("up.default.confirm")
     assert result["ok"] is False
-    assert "no human to ask" in result["error"]["message"]
+    error = result["error"]
+    assert error["code"] == "input_required"
+    assert error["details"]["message"] == "Really go ahead?"
+    assert error["details"]["schema"]["required"] == ["sure"]
 
 
 async def test_code_mode_calls_an_upstream_tool(mcp_ex: Executor, state: Path) -> None:

@@ -2,14 +2,19 @@
 
 Its tool list lives in a JSON state file (``--state``), so every process started from the
 same file lists the same tools and a test can change them between processes:
-``{"extra": ["name", ...], "hidden": ["name", ...], "count": <tools to list>}``.
+``{"extra": ["name", ...], "hidden": ["name", ...], "count": <tools to list>,
+"interviews": true}``.
 
 Tools: ``whoami`` (this process's pid and how many calls it served), ``add``, ``wipe``
 (destructive), ``grow`` (adds a tool to the state and announces tools/list_changed),
 ``hide`` (removes a tool from the state without announcing it), ``confirm`` (asks the user a
 yes/no question through elicitation), ``env`` (reads an environment variable), ``picture``
 (text, image and resource content), ``fail`` (an error result), and ``bulk_<n>`` tools when
-``count`` asks for many (listed 500 per page).
+``count`` asks for many (listed 500 per page). With ``interviews``: ``signup`` (asks for a
+name, an age and a yes/no, read-only) and ``survey`` (asks two questions in turn, needs
+approval): through ``elicitation/create`` on handshake-era sessions, through
+``InputRequiredResult`` rounds on 2026-07-28 ones; each returns the answers it got. ``signup``
+with ``together=n`` first waits until n signup calls run at once (then asks, all together).
 
 Misbehaviours for bad-input tests, chosen with ``--misbehave``: ``hang`` (never answers),
 ``garbage`` (prints non-JSON lines and nothing else), ``exit`` (exits at once with status 3).
@@ -29,9 +34,32 @@ import anyio
 import mcp_types as types
 from mcp.server import Server
 from mcp.server.stdio import stdio_server
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 PAGE = 500
 _calls = 0
+#: The signup calls waiting for each other (``together``), and the event that lets them go.
+_gathering: tuple[list[int], anyio.Event] | None = None
+
+SIGNUP_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "title": "Name"},
+        "age": {"type": "integer", "minimum": 0},
+        "newsletter": {"type": "boolean", "default": False},
+    },
+    "required": ["name", "age"],
+}
+COLOUR_SCHEMA = {
+    "type": "object",
+    "properties": {"colour": {"type": "string", "enum": ["red", "green", "blue"]}},
+    "required": ["colour"],
+}
+#: The questions each interview tool asks, in turn.
+INTERVIEWS = {
+    "signup": [("Who are you?", SIGNUP_SCHEMA)],
+    "survey": [("Your name, please?", SIGNUP_SCHEMA), ("Your favourite colour?", COLOUR_SCHEMA)],
+}
 
 
 def _state(path: Path) -> dict[str, Any]:
@@ -81,6 +109,16 @@ def _tools(state: dict[str, Any]) -> list[types.Tool]:
         _tool("fail", "Always fails.", read_only_hint=True),
         _tool("files/read.all", "A namespaced name.", read_only_hint=True),
     ]
+    if state.get("interviews"):
+        tools += [
+            _tool(
+                "signup",
+                "Sign the user up (asks who they are).",
+                {"together": {"type": "integer"}},
+                read_only_hint=True,
+            ),
+            _tool("survey", "Ask the user two questions."),
+        ]
     tools += [
         _tool(name, f"Added later: {name}.", read_only_hint=True) for name in state.get("extra", [])
     ]
@@ -97,6 +135,47 @@ def _tools(state: dict[str, Any]) -> list[types.Tool]:
     return [tool for tool in tools if tool.name not in hidden]
 
 
+async def _together(count: int) -> None:
+    """Wait until ``count`` calls are waiting here, then let them all go."""
+    global _gathering
+    if _gathering is None:
+        _gathering = ([], anyio.Event())
+    waiting, everyone = _gathering
+    waiting.append(1)
+    if len(waiting) >= count:
+        _gathering = None
+        everyone.set()
+    await everyone.wait()
+
+
+async def _interview(
+    ctx: Any, params: types.CallToolRequestParams
+) -> types.CallToolResult | types.InputRequiredResult:
+    """Ask the tool's questions in turn, stopping at the first one not accepted."""
+    await _together(int((params.arguments or {}).get("together", 1)))
+    questions = INTERVIEWS[params.name]
+    answers: list[dict[str, Any]] = []
+    if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+        answers = json.loads(params.request_state or "[]")
+        response = (params.input_responses or {}).get("question")
+        if isinstance(response, types.ElicitResult):
+            answers.append({"action": response.action, "content": response.content})
+        if len(answers) < len(questions) and all(a["action"] == "accept" for a in answers):
+            message, schema = questions[len(answers)]
+            form = types.ElicitRequestFormParams(message=message, requested_schema=schema)
+            return types.InputRequiredResult(
+                input_requests={"question": types.ElicitRequest(params=form)},
+                request_state=json.dumps(answers),
+            )
+    else:
+        for message, schema in questions:
+            answer = await ctx.session.elicit(message, schema, related_request_id=ctx.request_id)
+            answers.append({"action": answer.action, "content": answer.content})
+            if answer.action != "accept":
+                break
+    return types.CallToolResult(content=[], structured_content={"answers": answers})
+
+
 def build(state_path: Path) -> Server:
     async def list_tools(
         ctx: Any, params: types.PaginatedRequestParams | None
@@ -108,7 +187,9 @@ def build(state_path: Path) -> Server:
             tools=tools[start:end], next_cursor=str(end) if end < len(tools) else None
         )
 
-    async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
+    async def call_tool(
+        ctx: Any, params: types.CallToolRequestParams
+    ) -> types.CallToolResult | types.InputRequiredResult:
         global _calls
         _calls += 1
         args = params.arguments or {}
@@ -119,6 +200,8 @@ def build(state_path: Path) -> Server:
                 content=[types.TextContent(type="text", text=f"Unknown tool: {params.name}")],
                 is_error=True,
             )
+        if params.name in INTERVIEWS:
+            return await _interview(ctx, params)
         if params.name == "whoami":
             return types.CallToolResult(
                 content=[], structured_content={"pid": os.getpid(), "calls": _calls}

@@ -1,8 +1,9 @@
 """``executor call`` and ``executor resume``: call a tool, browse the catalog, answer approvals.
 
 A call runs as a one-line code-mode execution (``tools.<address>(...)``) on the daemon, so a
-call that needs approval pauses durably like any execution: it is answered here on the terminal
-or later with ``executor resume`` — from any process, after a daemon restart too.
+call that needs approval — or whose upstream asks the user a question — pauses durably like any
+execution: it is answered here on the terminal (a question field by field) or later with
+``executor resume`` — from any process, after a daemon restart too.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import difflib
 import json
 import keyword
 import math
+import shlex
 import sys
 from typing import Any
 
@@ -25,6 +27,8 @@ from executor.cli.errors import (
     usage_error,
 )
 from executor.cli.output import to_json
+from executor.errors import InvalidInputError
+from executor.forms import describe_field, form_fields, parse_field, skeleton
 
 #: Type-checker rules of the sandbox that mean "these arguments do not fit the tool".
 _ARGUMENT_RULES = ("argument", "parameter")
@@ -215,7 +219,8 @@ def browse(ctx: Context, prefix: str, *, match: str | None, limit: int) -> int:
     return 0
 
 
-def _arguments_json(raw: str | None) -> dict[str, Any]:
+def _arguments_json(raw: str | None, what: str = "arguments") -> dict[str, Any]:
+    """A JSON object from the command line (``-``: from stdin); ``what`` names it in errors."""
     if raw is None:
         return {}
     if raw == "-":
@@ -226,11 +231,11 @@ def _arguments_json(raw: str | None) -> dict[str, Any]:
         value = json.loads(raw, parse_constant=_reject_constant)
     except ValueError as exc:
         raise usage_error(
-            f"The arguments are not valid JSON: {exc}.",
+            f"The {what} are not valid JSON: {exc}.",
             "Pass a JSON object, e.g. '{\"limit\": 5}'.",
         ) from None
     if not isinstance(value, dict):
-        raise usage_error("The arguments must be a JSON object.", "For example '{\"limit\": 5}'.")
+        raise usage_error(f"The {what} must be a JSON object.", "For example '{\"limit\": 5}'.")
     return value
 
 
@@ -324,31 +329,72 @@ def call(args: argparse.Namespace, ctx: Context) -> int:
 def resume(args: argparse.Namespace, ctx: Context) -> int:
     body: dict[str, Any] = {"action": args.action}
     if args.content is not None:
-        body["content"] = _arguments_json(args.content)
+        body["content"] = _arguments_json(args.content, "answers (--content)")
     execution = ctx.request(
         "POST", f"/executions/{quote_segment(args.execution_id)}/resume", body=body
     )
     return settle(ctx, execution, address=None, may_ask=False)
 
 
-def resume_command(execution_id: str) -> str:
-    return f"executor resume --execution-id {execution_id} --action accept"
+def resume_command(execution_id: str, pending: dict[str, Any] | None = None) -> str:
+    """The command that answers a paused execution; for a question, with a ``--content``
+    skeleton of its required fields."""
+    command = f"executor resume --execution-id {execution_id} --action accept"
+    if (pending or {}).get("asks") == "input":
+        fields = form_fields((pending or {}).get("schema") or {})
+        command += f" --content {shlex.quote(json.dumps(skeleton(fields), ensure_ascii=False))}"
+    return command
 
 
-def _ask(pending: dict[str, Any]) -> bool | None:
-    """Ask on the terminal; None when the person walked away (EOF)."""
+def _prompt(text: str) -> str | None:
+    """One line typed on the terminal (without its newline); None at end of input."""
+    sys.stderr.write(text)
+    sys.stderr.flush()
+    line = sys.stdin.readline()
+    return line.rstrip("\n") if line else None
+
+
+def _ask(pending: dict[str, Any]) -> dict[str, Any] | None:
+    """Ask on the terminal; the resume request's body, or None when the person walked away
+    (EOF)."""
+    if pending.get("asks") == "input":
+        return _ask_input(pending)
     lines = [
         f"Approval needed: {pending.get('address')} — {pending.get('summary') or ''}".rstrip(" —"),
     ]
     if pending.get("reason"):
         lines.append(f"  reason: {pending['reason']}")
     lines.append(f"  arguments: {json.dumps(pending.get('arguments') or {}, ensure_ascii=False)}")
-    sys.stderr.write("\n".join(lines) + "\nRun it? [y/N] ")
-    sys.stderr.flush()
-    answer = sys.stdin.readline()
-    if not answer:
+    answer = _prompt("\n".join(lines) + "\nRun it? [y/N] ")
+    if answer is None:
         return None
-    return answer.strip().lower() in ("y", "yes")
+    return {"action": "accept" if answer.strip().lower() in ("y", "yes") else "decline"}
+
+
+def _ask_input(pending: dict[str, Any]) -> dict[str, Any] | None:
+    """Ask an upstream's question field by field (an empty line skips an optional field)."""
+    heading = f"{pending.get('address')} asks: {pending.get('message') or ''}\nAnswer it? [Y/n] "
+    answer = _prompt(heading)
+    if answer is None:
+        return None
+    if answer.strip().lower() in ("n", "no"):
+        return {"action": "decline"}
+    content: dict[str, Any] = {}
+    for field in form_fields(pending.get("schema") or {}):
+        while True:
+            text = _prompt(f"  {describe_field(field)}: ")
+            if text is None:
+                return None
+            if not text.strip():
+                if field.required:
+                    continue
+                break
+            try:
+                content[field.name] = parse_field(field, text)
+                break
+            except InvalidInputError as exc:
+                sys.stderr.write(f"  {exc.message}\n")
+    return {"action": "accept", "content": content}
 
 
 def settle(ctx: Context, execution: dict[str, Any], *, address: str | None, may_ask: bool) -> int:
@@ -358,7 +404,7 @@ def settle(ctx: Context, execution: dict[str, Any], *, address: str | None, may_
         pending = execution.get("pending") or {}
         answer = _ask(pending) if may_ask and sys.stdin.isatty() else None
         if answer is None:
-            command = resume_command(execution["id"])
+            command = resume_command(execution["id"], pending)
             if out.json_mode:
                 out.json(
                     {
@@ -371,18 +417,10 @@ def settle(ctx: Context, execution: dict[str, Any], *, address: str | None, may_
                     }
                 )
             else:
-                arguments = json.dumps(pending.get("arguments") or {}, ensure_ascii=False)
-                out.plain(
-                    f"Needs approval: {pending.get('address')} — {pending.get('summary') or ''}\n"
-                    f"  arguments: {arguments}\n"
-                    f"Execution {execution['id']} is paused. Approve it with:\n  {command}\n"
-                    f"  (or --action decline)"
-                )
+                out.plain(_paused_text(execution["id"], pending, command))
             return EXIT_APPROVAL_PENDING
         execution = ctx.request(
-            "POST",
-            f"/executions/{quote_segment(execution['id'])}/resume",
-            body={"action": "accept" if answer else "decline"},
+            "POST", f"/executions/{quote_segment(execution['id'])}/resume", body=answer
         )
     if execution.get("logs") and not out.json_mode:
         out.note(str(execution["logs"]).rstrip())
@@ -414,6 +452,26 @@ def settle(ctx: Context, execution: dict[str, Any], *, address: str | None, may_
         return exit_code_for(error.get("code"))
     out.json(execution if out.json_mode else result)
     return 0
+
+
+def _paused_text(execution_id: str, pending: dict[str, Any], command: str) -> str:
+    """What a paused call waits for, and the command that answers it."""
+    arguments = json.dumps(pending.get("arguments") or {}, ensure_ascii=False)
+    if pending.get("asks") == "input":
+        fields = form_fields(pending.get("schema") or {})
+        listed = "".join(f"\n    {describe_field(field)}" for field in fields)
+        return (
+            f"Asks for input: {pending.get('address')} — {pending.get('message') or ''}\n"
+            f"  fields:{listed or ' none'}\n"
+            f"Execution {execution_id} is paused. Answer it with:\n  {command}\n"
+            "  (or --action decline; the tool runs again with the answer)"
+        )
+    return (
+        f"Needs approval: {pending.get('address')} — {pending.get('summary') or ''}\n"
+        f"  arguments: {arguments}\n"
+        f"Execution {execution_id} is paused. Approve it with:\n  {command}\n"
+        "  (or --action decline)"
+    )
 
 
 def _execution_error(error: dict[str, Any], address: str | None) -> CliError:

@@ -156,7 +156,7 @@ def list_(args: argparse.Namespace, ctx: Context) -> int:
                 f"{c['integration']}.{c['name']}",
                 (c.get("auth") or {}).get("type", "none"),
                 ", ".join(refs),
-                c.get("status") or c.get("health") or "",
+                describe_health(c),
                 "personal" if c.get("user_id") else "workspace",
             ]
         )
@@ -166,6 +166,23 @@ def list_(args: argparse.Namespace, ctx: Context) -> int:
         empty="No connections yet. Create one: executor connections create <integration>",
     )
     return 0
+
+
+def health_of(connection: dict[str, Any]) -> dict[str, Any]:
+    """A listed connection's health (``status``, ``last_error``, ``checked_at``); an older
+    daemon lists none, which reads as ``unknown``."""
+    health = connection.get("health")
+    return health if isinstance(health, dict) else {"status": "unknown"}
+
+
+def describe_health(connection: dict[str, Any]) -> str:
+    """The health column: the status, with the last error unless it is ok or unknown."""
+    health = health_of(connection)
+    status = str(health.get("status") or "unknown")
+    error = health.get("last_error")
+    if not error or status in ("ok", "unknown"):
+        return status
+    return f"{status}: {error if len(error) <= 100 else error[:99] + '…'}"
 
 
 def _references(value: Any) -> set[str]:

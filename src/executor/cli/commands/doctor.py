@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from executor.cli import daemon
+from executor.cli.commands.connections import health_of
 from executor.cli.context import Context
 from executor.cli.errors import CliError
 
@@ -129,12 +130,14 @@ def _connections(report: _Report, ctx: Context) -> None:
         report.add("connections", OK, "none yet")
     for connection in connections:
         name = f"{connection['integration']}.{connection['name']}"
-        health = connection.get("status") or connection.get("health")
+        health = health_of(connection)
+        status = str(health.get("status") or "unknown")
         missing = [
             ref for ref in _env_refs(connection.get("auth") or {}) if not os.environ.get(ref)
         ]
-        if health and health not in ("ok", "unknown"):
-            report.add(name, FAIL, f"{health}: {connection.get('last_error') or ''}".strip(": "))
+        if status not in ("ok", "unknown"):
+            detail = f"{status}: {health.get('last_error') or 'no details recorded'}"
+            report.add(name, FAIL, detail, _health_fix(connection, status))
         elif missing:
             report.add(
                 name,
@@ -142,8 +145,28 @@ def _connections(report: _Report, ctx: Context) -> None:
                 f"uses env://{', env://'.join(missing)}, not set in this shell",
                 "Make sure the daemon's environment has it.",
             )
+        elif status == "ok":
+            report.add(name, OK, f"ok (last change {health.get('checked_at') or 'unknown'})")
         else:
-            report.add(name, OK, str(health or (connection.get("auth") or {}).get("type", "none")))
+            auth = (connection.get("auth") or {}).get("type", "none")
+            report.add(name, OK, f"{auth} auth, not called yet")
+
+
+def _health_fix(connection: dict[str, Any], status: str) -> str:
+    """What to do about a connection whose last calls failed."""
+    integration, name = connection["integration"], connection["name"]
+    if status == "needs_auth":
+        return (
+            "Give it working credentials: "
+            f"executor connections remove {integration} {name} && "
+            f"executor connections create {integration} {name}"
+        )
+    if status == "unreachable":
+        return (
+            "Check that the API is up and the connection's base URL is right; "
+            "the next successful call clears this."
+        )
+    return "The API failed on its side; the next successful call clears this."
 
 
 def _env_refs(value: Any) -> list[str]:

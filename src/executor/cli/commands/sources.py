@@ -1,8 +1,10 @@
-"""``executor sources``: detect and add sources, list, refresh and remove them."""
+"""``executor sources``: detect and add sources, list, refresh and remove them, and review what
+refreshes hold."""
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
@@ -76,8 +78,11 @@ def add(args: argparse.Namespace, ctx: Context) -> int:
         body["options"] = detected["options"]
     if args.base_url:
         body["base_url"] = args.base_url
-    with ctx.out.working(f"Importing {args.slug or args.source} (download, parse, index)…"):
-        integration = ctx.request("POST", "/integrations", body=body)
+    if args.review_changes is not None:
+        body["review_changes"] = args.review_changes
+    if args.review_mode:
+        body["review_mode"] = args.review_mode
+    integration = _import(ctx, body)
     slug = str(integration["slug"])
     connections = ctx.request("GET", "/connections", query={"integration": slug}) or []
     if ctx.out.json_mode:
@@ -98,6 +103,24 @@ def add(args: argparse.Namespace, ctx: Context) -> int:
             f"executor connections create {slug}"
         )
     return 0
+
+
+def _import(ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
+    """Add the integration, showing each stage (download, parse, index) as the daemon
+    streams it; returns the integration it answers."""
+    answer: dict[str, Any] | None = None
+    with ctx.out.stages() as report:
+        for item in ctx.api().stream("POST", "/integrations", body=body):
+            if item.get("event") == "progress":
+                report(str(item.get("stage")), int(item.get("done") or 0), item.get("total"))
+            else:
+                answer = item
+    if answer is None:
+        raise CliError(
+            "The daemon stopped answering before the source was added.",
+            hint="See whether it was added with `executor sources list`, and the daemon's log.",
+        )
+    return answer
 
 
 def list_(args: argparse.Namespace, ctx: Context) -> int:
@@ -127,6 +150,8 @@ def refresh(args: argparse.Namespace, ctx: Context) -> int:
                 f" and {len(names) - 10} more" if len(names) > 10 else ""
             )
             ctx.out.plain(f"  {change}: {shown}")
+    if report.get("held"):
+        ctx.out.plain(f"See what is held: executor sources reviews {args.slug}")
     return 0
 
 
@@ -137,3 +162,156 @@ def remove(args: argparse.Namespace, ctx: Context) -> int:
     else:
         ctx.out.plain(f"Removed {args.slug} with its connections and tools.")
     return 0
+
+
+#: Characters of a value shown in a before/after line (``--json`` has them in full).
+SHORT = 100
+
+
+def reviews(args: argparse.Namespace, ctx: Context) -> int:
+    held = ctx.request("GET", "/reviews", query={"integration": args.integration}) or []
+    if ctx.out.json_mode:
+        ctx.out.json(held)
+        return 0
+    ctx.out.table(
+        ["integration", "tool", "change", "what changed", "held since"],
+        [
+            [
+                review["integration"],
+                review["name"],
+                review["change"],
+                _what_changed(review),
+                str(review.get("held_at") or "")[:19].replace("T", " "),
+            ]
+            for review in held
+        ],
+        empty="Nothing is held for review.",
+    )
+    for review in held:
+        ctx.out.plain(f"\n{review['integration']} {review['name']}:")
+        for line in _differences(review):
+            ctx.out.plain(f"  {line}")
+    if held:
+        ctx.out.plain(
+            "\nDecide: executor sources review <integration> [<tool>...] --accept | --reject"
+        )
+    return 0
+
+
+def review(args: argparse.Namespace, ctx: Context) -> int:
+    body: dict[str, Any] = {"action": args.action}
+    if args.tools:
+        body["tools"] = args.tools
+    decided = ctx.request(
+        "POST", f"/integrations/{quote_segment(args.integration)}/reviews", body=body
+    )
+    if ctx.out.json_mode:
+        ctx.out.json(decided)
+        return 0
+    names = decided.get("tools") or []
+    if not names:
+        ctx.out.plain(f"Nothing of {args.integration} is held for review.")
+    elif args.action == "accept":
+        ctx.out.plain(f"Accepted, now served: {', '.join(names)} ({args.integration}).")
+    else:
+        ctx.out.plain(
+            f"Rejected: {', '.join(names)} ({args.integration}); the reviewed definitions keep "
+            "serving, added tools stay out."
+        )
+    return 0
+
+
+def _what_changed(review: dict[str, Any]) -> str:
+    return "(new tool)" if review["change"] == "added" else ", ".join(review["changed_fields"])
+
+
+def _differences(review: dict[str, Any]) -> list[str]:
+    """A few readable lines on what a held change proposes: an added tool's summary and
+    parameters, or each changed field before and after."""
+    before, after = review.get("reviewed"), review["proposed"]
+    if before is None:
+        return [
+            f"new tool: {_short(after.get('summary') or after.get('description'))}",
+            f"parameters: {_parameters(after.get('input_schema'))}",
+        ]
+    lines = []
+    for name in review["changed_fields"]:
+        old, new = _field(before, name), _field(after, name)
+        if name.endswith("_schema") and isinstance(old, dict) and isinstance(new, dict):
+            lines.append(f"{name}: {_schema_change(old, new)}")
+        elif isinstance(old, dict) and isinstance(new, dict):
+            lines.append(f"{name}: {_keys_change(old, new)}")
+        elif name == "auth_methods":
+            lines.append(f"{name}: {_methods_change(old or [], new or [])}")
+        elif len(_short(old)) + len(_short(new)) <= 60:
+            lines.append(f"{name}: {_short(old)} → {_short(new)}")
+        else:
+            lines += [f"{name}:", f"  before: {_short(old)}", f"  after:  {_short(new)}"]
+    return lines
+
+
+def _field(definition: dict[str, Any], name: str) -> Any:
+    """A field of a definition, or ``config.<key>`` of integration settings."""
+    if name.startswith("config."):
+        return (definition.get("config") or {}).get(name.removeprefix("config."))
+    return definition.get(name)
+
+
+def _short(value: Any) -> str:
+    """One line of at most :data:`SHORT` characters. Values come from upstreams, which a review
+    does not trust yet: control characters (terminal escapes) are dropped."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    text = "".join(char for char in " ".join(text.split()) if char.isprintable())
+    return text if len(text) <= SHORT else text[: SHORT - 1] + "…"
+
+
+def _keys_change(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """The keys of an object (a binding, a config value) that differ: with both values when
+    they are short, by name otherwise."""
+    parts = []
+    for key in sorted(old.keys() | new.keys()):
+        if old.get(key) == new.get(key):
+            continue
+        was, now = _short(old.get(key)), _short(new.get(key))
+        parts.append(f"{key} {was} → {now}" if len(was) + len(now) <= 60 else f"{key} changed")
+    return "; ".join(parts)
+
+
+def _methods_change(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> str:
+    """The auth methods added, removed or changed (by id)."""
+    was, now = {m.get("id"): m for m in old}, {m.get("id"): m for m in new}
+    parts = [f"added {key}" for key in now if key not in was]
+    parts += [f"removed {key}" for key in was if key not in now]
+    parts += [
+        f"{key}: {_keys_change(was[key], now[key])}"
+        for key in now
+        if key in was and was[key] != now[key]
+    ]
+    return "; ".join(parts)
+
+
+def _parameters(schema: Any) -> str:
+    properties = (schema or {}).get("properties") or {}
+    required = set((schema or {}).get("required") or ())
+    return ", ".join(_required(name, required) for name in properties) or "none"
+
+
+def _required(name: str, required: set[str]) -> str:
+    return f"{name} (required)" if name in required else name
+
+
+def _schema_change(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """Which parameters a schema gained, lost or changed (and which became (un)required)."""
+    was, now = old.get("properties") or {}, new.get("properties") or {}
+    was_required, now_required = set(old.get("required") or ()), set(new.get("required") or ())
+    parts = []
+    for label, names in (
+        ("added", [_required(n, now_required) for n in now if n not in was]),
+        ("removed", [n for n in was if n not in now]),
+        ("changed", [n for n in now if n in was and was[n] != now[n]]),
+        ("now required", sorted((now_required - was_required) & was.keys())),
+        ("no longer required", sorted((was_required - now_required) & now.keys())),
+    ):
+        if names:
+            parts.append(f"{label} {', '.join(names)}")
+    return "; ".join(parts) or f"{_short(old)} → {_short(new)}"

@@ -34,7 +34,7 @@ async def load_discovery(
     if config.text:
         data = config.text.encode("utf-8")
     else:
-        data, location = await fetch_document(sources[0], policy=fetch_policy)
+        data, location = await fetch_document(sources[0], policy=fetch_policy, progress=progress)
     if progress:
         progress("download", len(data), len(data))
         progress("parse", 0, 1)

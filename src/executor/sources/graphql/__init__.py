@@ -48,6 +48,8 @@ class GraphQLPlugin:
     """Source plugin of kind ``graphql``."""
 
     kind: ClassVar[str] = "graphql"
+    #: A digest naming the schema version (the tools it yields are reviewed one by one).
+    unreviewed_config: ClassVar[frozenset[str]] = frozenset({"schema_key"})
 
     def __init__(self) -> None:
         self._schemas: OrderedDict[str, graphql.GraphQLSchema] = OrderedDict()
@@ -124,11 +126,19 @@ class GraphQLPlugin:
         self._remember(str(bundle.config["schema_key"]), schema)
         return bundle
 
+    async def validate_arguments(self, request: PluginCall) -> None:
+        """Check a ``_select`` against the integration's schema (parsed once, then cached):
+        raise ``invalid_arguments`` naming what does not fit. The pipeline runs this before it
+        asks for approval, so a mutation whose selection can only fail is never approved."""
+        from executor.sources.graphql.request import check_selection
+
+        await check_selection(request, self._schema_for)
+
     async def call(self, request: PluginCall) -> ToolResult:
         """POST the field's document (implemented in ``request.py``)."""
         from executor.sources.graphql.request import call_field
 
-        return await call_field(request, self._schema_for)
+        return await call_field(request)
 
     async def _schema_for(self, request: PluginCall) -> graphql.GraphQLSchema | None:
         """The parsed schema of the call's integration: cached, else read back from the stored

@@ -75,7 +75,7 @@ async def load_graphql(
         data = await introspect(config.url, policy=fetch_policy, headers=headers)
         where = config.url
     elif config.path:
-        data, where = await fetch_document(config.path, policy=fetch_policy)
+        data, where = await fetch_document(config.path, policy=fetch_policy, progress=report)
     else:
         data, where = (config.text or "").encode("utf-8"), "The schema text"
     report("download", len(data), len(data))

@@ -5,7 +5,9 @@
   (``https://api.github.com/graphql``).
 - **What:** the document is built as an AST (see :mod:`.selection`) with the tool's default
   selection or the caller's ``_select``; arguments travel as ``variables``. A ``_select`` is
-  checked against the schema before anything is sent, when the schema is at hand.
+  checked against the schema by :func:`check_selection`, which the call pipeline runs before
+  it asks for approval (when the schema is at hand), so nothing is sent and nobody is asked
+  about a selection that can only fail.
 - **Answers:**
   - ``data.<field>`` with no ``errors`` → ``{"ok": True, "data": <the field's value>}``;
   - ``errors`` with the field's data missing or null → ``{"ok": False}`` with the first
@@ -78,35 +80,16 @@ _RATE_CODES = frozenset({"RATE_LIMITED", "RATE_LIMIT", "TOO_MANY_REQUESTS", "THR
 _TAG = re.compile(r"<[^>]+>")
 
 
-async def call_field(request: PluginCall, schema_for: SchemaLookup) -> ToolResult:
-    """Call the field ``request.tool`` describes; never raises for an expected failure."""
+async def call_field(request: PluginCall) -> ToolResult:
+    """Call the field ``request.tool`` describes; never raises for an expected failure.
+
+    The caller's ``_select`` is parsed here, and checked against the schema by
+    :func:`check_selection` beforehand (the pipeline runs it before approval).
+    """
     try:
-        binding = request.tool.binding
-        field = str(binding["field"])
-        arguments = dict(request.arguments)
-        select = arguments.pop(SELECT_ARGUMENT, None)
-        values, declared = variables_json(arguments, binding.get("arguments") or [])
-        selection: ast.SelectionSetNode | None
-        if select is not None:
-            if not isinstance(select, str):
-                raise InvalidArgumentsError(
-                    f"{SELECT_ARGUMENT} must be a string holding a GraphQL selection set.",
-                    hint=f"For example {SELECT_ARGUMENT}='{{ id name }}'.",
-                )
-            selection = parse_selection(select, argument=SELECT_ARGUMENT)
-        else:
-            selection = parse_stored_selection(binding.get("selection"))
-        document = build_document(
-            operation=str(binding["operation"]),
-            field=field,
-            variables=declared,
-            selection_set=selection,
-        )
-        if select is not None:
-            schema = await schema_for(request)
-            if schema is not None:
-                validate_document(schema, document, argument=SELECT_ARGUMENT)
+        document, values = _field_document(request)
         endpoint = resolve_endpoint(request.integration_config, request.connection_settings)
+        field = str(request.tool.binding["field"])
         payload = {
             "query": graphql.print_ast(document),
             "variables": values,
@@ -115,6 +98,47 @@ async def call_field(request: PluginCall, schema_for: SchemaLookup) -> ToolResul
         return await _post(request, endpoint, orjson.dumps(payload), field)
     except ExecutorError as exc:
         return failure(exc)
+
+
+async def check_selection(request: PluginCall, schema_for: SchemaLookup) -> None:
+    """Raise :class:`InvalidArgumentsError` when the call's ``_select`` is not a selection or
+    does not fit the schema (``Cannot query field 'x' on type 'Book'. Did you mean 'y'?``).
+
+    Nothing is sent. Without a ``_select`` this costs nothing; without the schema at hand only
+    the syntax is checked (the server then judges the fields).
+    """
+    if SELECT_ARGUMENT not in request.arguments:
+        return
+    document, _ = _field_document(request)
+    schema = await schema_for(request)
+    if schema is not None:
+        validate_document(schema, document, argument=SELECT_ARGUMENT)
+
+
+def _field_document(request: PluginCall) -> tuple[ast.DocumentNode, dict[str, Any]]:
+    """The document for the call's field (the caller's ``_select`` or the default selection)
+    and its ``variables``."""
+    binding = request.tool.binding
+    arguments = dict(request.arguments)
+    select = arguments.pop(SELECT_ARGUMENT, None)
+    values, declared = variables_json(arguments, binding.get("arguments") or [])
+    selection: ast.SelectionSetNode | None
+    if select is not None:
+        if not isinstance(select, str):
+            raise InvalidArgumentsError(
+                f"{SELECT_ARGUMENT} must be a string holding a GraphQL selection set.",
+                hint=f"For example {SELECT_ARGUMENT}='{{ id name }}'.",
+            )
+        selection = parse_selection(select, argument=SELECT_ARGUMENT)
+    else:
+        selection = parse_stored_selection(binding.get("selection"))
+    document = build_document(
+        operation=str(binding["operation"]),
+        field=str(binding["field"]),
+        variables=declared,
+        selection_set=selection,
+    )
+    return document, values
 
 
 def resolve_endpoint(
@@ -304,4 +328,4 @@ def _excerpt(body: bytes, response: httpx2.Response) -> str:
     return " ".join(text.split())[:EXCERPT_CHARS]
 
 
-__all__ = ["MAX_ERRORS", "SchemaLookup", "call_field", "resolve_endpoint"]
+__all__ = ["MAX_ERRORS", "SchemaLookup", "call_field", "check_selection", "resolve_endpoint"]

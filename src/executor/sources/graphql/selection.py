@@ -264,6 +264,7 @@ def _check_plain(node: ast.Node, argument: str) -> None:
 
 
 def _bad_selection(argument: str, reason: str) -> InvalidArgumentsError:
+    reason = reason.rstrip(".")  # graphql-core's messages end with one
     return InvalidArgumentsError(
         f"{argument} is not a usable GraphQL selection: {reason}.",
         hint=f"Pass the fields to return, e.g. {argument}='{{ id name }}'.",

@@ -16,9 +16,11 @@ from typing import Any, ClassVar
 import anyio
 import httpx2
 import mcp_types
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from executor.errors import (
     ExecutorError,
+    InputRequiredError,
     SpecError,
     ToolNotFoundError,
     ToolTimeoutError,
@@ -39,7 +41,7 @@ from executor.sources.base import (
 from executor.sources.mcp.catalog import definitions
 from executor.sources.mcp.config import Upstream, parse_upstream
 from executor.sources.mcp.content import UNKNOWN_TOOL, error_text, to_envelope
-from executor.sources.mcp.elicitation import answer_elicitation
+from executor.sources.mcp.elicitation import Exchange, answer_elicitation
 from executor.sources.mcp.probe import probe_mcp
 from executor.sources.mcp.session import (
     DEFAULT_CONNECT_TIMEOUT,
@@ -71,11 +73,16 @@ class MCPPlugin:
     #: Upstream servers can change a tool's description or schema at any time: changes wait
     #: for a person's review by default.
     hold_changes_for_review: ClassVar[bool] = True
+    #: The server's name, version and protocol revision change with its releases; where calls
+    #: go (the stored source: command or URL) stays under review.
+    unreviewed_config: ClassVar[frozenset[str]] = frozenset({"server"})
 
     def __init__(self) -> None:
         self._host: PluginHost | None = None
         self._sessions: dict[str, tuple[str, LiveSession]] = {}
         self._refreshing: set[str] = set()
+        #: Integrations whose upstream announced a change while their refresh was running.
+        self._changed_again: set[str] = set()
         self._closed = False
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -167,19 +174,31 @@ class MCPPlugin:
     # -- calls -----------------------------------------------------------------------------
 
     async def call(self, request: PluginCall) -> ToolResult:
-        """Call the upstream tool through the connection's live session."""
+        """Call the upstream tool through the connection's live session.
+
+        A question the upstream asks during the call is answered from ``request.answers`` or
+        the approval callback (see :mod:`.elicitation`); one nobody could answer makes the call
+        return ``input_required``, whatever the upstream made of the ``cancel`` it got.
+        """
         upstream_name = str(request.tool.binding.get("name") or request.tool.name)
         try:
             upstream = _upstream_of(request)
             session = self._session(request, upstream)
         except ExecutorError as exc:
             return failure(exc)
+        exchange = Exchange(request.address or request.integration, request.answers)
         try:
             with anyio.fail_after(request.timeout):
                 client = await session.client(request.timeout)
-                result = await client.call_tool(
-                    upstream_name, dict(request.arguments), read_timeout_seconds=request.timeout
+                alone = bool(request.answers) and (
+                    client.protocol_version not in MODERN_PROTOCOL_VERSIONS
                 )
+                async with session.calling(exchange, alone=alone):
+                    result = await client.call_tool(
+                        upstream_name,
+                        dict(request.arguments),
+                        read_timeout_seconds=request.timeout,
+                    )
         except ExecutorError as exc:
             return failure(exc)
         except TimeoutError:
@@ -190,12 +209,16 @@ class MCPPlugin:
                 )
             )
         except MCPError as exc:
+            if exchange.question is not None:
+                return failure(_input_required(request, session, exchange.question))
             return self._mcp_error(request, session, upstream_name, exc)
         except (httpx2.HTTPError, OSError, anyio.BrokenResourceError, anyio.ClosedResourceError):
             session.reset()
             return failure(_lost(upstream))
         except RuntimeError as exc:  # the SDK's output-schema validation
             return failure(UpstreamError(f"The MCP {upstream.label}: {exc}"))
+        if exchange.question is not None:
+            return failure(_input_required(request, session, exchange.question))
         if result.is_error and UNKNOWN_TOOL.search(error_text(result)):
             return failure(self._unknown_tool(request, upstream_name))
         envelope = to_envelope(result, tool=upstream_name, server=upstream.label)
@@ -261,7 +284,7 @@ class MCPPlugin:
             connect_timeout=upstream.connect_timeout
             or min(DEFAULT_CONNECT_TIMEOUT, max(request.timeout, 1.0)),
             on_tools_changed=self._tools_changed(request.integration),
-            elicitation=self._elicitation(request),
+            answer=self._answer,
         )
         self._sessions[key] = (digest, session)
         self._host.start_soon(session.run, name=f"mcp-session-{key}")
@@ -270,17 +293,26 @@ class MCPPlugin:
     # -- upstream → catalog --------------------------------------------------------------
 
     def refresh_soon(self, integration: str) -> None:
-        """Refresh an integration in the background (one refresh in flight per integration)."""
+        """Refresh an integration in the background (one refresh in flight per integration; a
+        change announced meanwhile may have come too late for it, so it runs once more)."""
         host = self._host
-        if host is None or self._closed or not integration or integration in self._refreshing:
+        if host is None or self._closed or not integration:
+            return
+        if integration in self._refreshing:
+            self._changed_again.add(integration)
             return
         self._refreshing.add(integration)
 
         async def refresh() -> None:
             try:
-                await host.refresh(integration)
+                while True:
+                    self._changed_again.discard(integration)
+                    await host.refresh(integration)
+                    if integration not in self._changed_again or self._closed:
+                        break
             finally:
                 self._refreshing.discard(integration)
+                self._changed_again.discard(integration)
 
         host.start_soon(refresh, name=f"mcp-refresh-{integration}")
 
@@ -291,19 +323,13 @@ class MCPPlugin:
 
         return on_tools_changed
 
-    def _elicitation(self, request: PluginCall) -> Any:
-        host = self._host
-        label = request.address or request.integration
+    async def _answer(
+        self, params: mcp_types.ElicitRequestParams, exchange: Exchange | None
+    ) -> mcp_types.ElicitResult | mcp_types.ErrorData:
+        return await answer_elicitation(params, exchange=exchange, ask=self._ask)
 
-        async def elicit(
-            context: ClientRequestContext, params: mcp_types.ElicitRequestParams
-        ) -> mcp_types.ElicitResult | mcp_types.ErrorData:
-            async def ask(approval: ApprovalRequest) -> bool | None:
-                return None if host is None else await host.approve(approval)
-
-            return await answer_elicitation(params, label=label, ask=ask)
-
-        return elicit
+    async def _ask(self, approval: ApprovalRequest) -> bool | None:
+        return None if self._host is None else await self._host.approve(approval)
 
     def _resolver(self) -> Callable[[str], Awaitable[str]] | None:
         return self._host.resolve_secret if self._host is not None else None
@@ -365,6 +391,26 @@ async def _decline_during_load(
 def _upstream_of(request: PluginCall) -> Upstream:
     source = request.integration_config.get("source") or {}
     return parse_upstream(source.get("url"), source.get("options") or {})
+
+
+def _input_required(
+    request: PluginCall, session: LiveSession, question: dict[str, Any]
+) -> InputRequiredError:
+    message = str(question["message"])
+    if session.secrets:
+        message = str(redact(message, session.secrets))
+    return InputRequiredError(
+        f"The MCP {session.upstream.label} asks for input during {request.address}: {message}",
+        hint="Answer with content matching details.schema (resume the paused execution), or "
+        "decline; the tool then runs again with the answer.",
+        details={
+            "address": request.address,
+            "arguments": dict(request.arguments),
+            "summary": request.tool.summary,
+            "message": message,
+            "schema": question["schema"],
+        },
+    )
 
 
 def _lost(upstream: Upstream) -> UpstreamError:

@@ -39,8 +39,9 @@ from executor.errors import (
 from executor.redact import Redactor
 from executor.sources.fetch import guarded_client
 from executor.sources.mcp.config import Upstream, is_reference
+from executor.sources.mcp.elicitation import Exchange, current_exchange
 from mcp import Client
-from mcp.client.session import ElicitationFnT, IncomingMessage
+from mcp.client.session import ClientRequestContext, ElicitationFnT, IncomingMessage
 from mcp.client.sse import sse_client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
@@ -62,6 +63,11 @@ _STABLE_AFTER = 10.0
 _CLIENT_INFO = mcp_types.Implementation(name="executor", version="0.1.0")
 
 Resolve = Callable[[str], Awaitable[str]]
+#: Answers one elicitation request for the call it belongs to (None: it cannot be told).
+Answer = Callable[
+    [mcp_types.ElicitRequestParams, Exchange | None],
+    Awaitable[mcp_types.ElicitResult | mcp_types.ErrorData],
+]
 
 
 @dataclass
@@ -388,7 +394,9 @@ class LiveSession:
 
     :meth:`run` connects, waits until the transport is lost or the session is closed, and
     reconnects with exponential backoff (0.5 s doubling up to 30 s; a call arriving during the
-    backoff triggers an immediate attempt). :meth:`client` hands the connected client to calls.
+    backoff triggers an immediate attempt). :meth:`client` hands the connected client to calls,
+    which run inside :meth:`calling` so the upstream's questions reach ``answer`` with the call
+    they belong to.
     """
 
     def __init__(
@@ -398,13 +406,17 @@ class LiveSession:
         *,
         connect_timeout: float,
         on_tools_changed: Callable[[], Awaitable[None]],
-        elicitation: ElicitationFnT,
+        answer: Answer,
     ) -> None:
         self.upstream = upstream
         self._open_resolved = open_resolved
         self._connect_timeout = connect_timeout
         self._on_tools_changed = on_tools_changed
-        self._elicitation = elicitation
+        self._answer = answer
+        #: The exchanges of the calls in flight, and the one running alone (if any).
+        self._calls: list[Exchange] = []
+        self._alone: Exchange | None = None
+        self._waiting = 0
         self._client: Client | None = None
         self._error: ExecutorError | None = None
         self._lost = anyio.Event()
@@ -443,7 +455,7 @@ class LiveSession:
                         allow_private=True,
                         lost=self._lost,
                         on_tools_changed=self._on_tools_changed,
-                        elicitation=self._elicitation,
+                        elicitation=self._elicit,
                     ) as client:
                         connected_at = time.monotonic()
                         self.connects += 1
@@ -490,17 +502,41 @@ class LiveSession:
             self._notify()
 
     async def _listen(self, client: Client) -> None:
-        """On 2026-07-28 connections tool changes arrive through ``subscriptions/listen``
-        (older revisions send ``notifications/tools/list_changed``, handled in connect)."""
-        if client.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+        """Follow a 2026-07-28 server's tool changes on its ``subscriptions/listen`` stream
+        (older revisions send ``notifications/tools/list_changed``, handled in connect).
+
+        The stream has no replay: when it ends or drops while the session lives on, it is
+        opened again (with the session's backoff) and the catalog refreshed, since changes
+        made in the gap were never announced. A server that does not serve the method is left
+        alone: the session works without it.
+        """
+        if not _announces_tool_changes(client):
             return
-        try:
-            async with client.listen(tools_list_changed=True) as subscription:
-                async for event in subscription:
-                    if isinstance(event, ToolsListChanged):
+        delay = 0.0
+        reopened = False
+        while True:
+            opened_at: float | None = None
+            try:
+                async with client.listen(tools_list_changed=True) as subscription:
+                    opened_at = time.monotonic()
+                    if reopened:
                         await self._on_tools_changed()
-        except Exception as exc:  # an optional feature: the session works without it
-            logger.debug("MCP %s: no tool change subscription: %s", self.upstream.label, exc)
+                    async for event in subscription:
+                        if isinstance(event, ToolsListChanged):
+                            await self._on_tools_changed()
+                logger.info("MCP %s: the server ended the tool change stream", self.upstream.label)
+            except MCPError as exc:
+                if exc.error.code == mcp_types.METHOD_NOT_FOUND:
+                    logger.debug("MCP %s: no subscriptions/listen", self.upstream.label)
+                    return
+                logger.info("MCP %s: tool change stream: %s", self.upstream.label, exc)
+            except Exception as exc:  # dropped, timed out: listen again, as the spec says
+                logger.info("MCP %s: tool change stream lost: %s", self.upstream.label, exc)
+            reopened = True
+            if opened_at is not None and time.monotonic() - opened_at >= _STABLE_AFTER:
+                delay = 0.0
+            delay = min(max(delay * 2, _BACKOFF_FIRST), _BACKOFF_MAX)
+            await anyio.sleep(delay)
 
     async def client(self, timeout: float) -> Client:
         """The connected client, waiting up to ``timeout`` seconds for a (re)connection."""
@@ -522,6 +558,51 @@ class LiveSession:
             hint="Check that the server is running.",
         )
 
+    @contextlib.asynccontextmanager
+    async def calling(self, exchange: Exchange, *, alone: bool = False) -> AsyncIterator[None]:
+        """Run one call with its exchange, so the upstream's questions during it reach it.
+
+        ``alone`` (a call carrying answers, on a handshake-era connection): keep new calls
+        waiting, wait until the calls in flight have ended, and run, so every question that
+        arrives meanwhile is this call's.
+        """
+        self._waiting += 1
+        try:
+            while self._alone is not None:
+                await self._changed.wait()
+            if alone:
+                self._alone = exchange  # new calls wait from now on
+                while self._calls:
+                    await self._changed.wait()
+            self._calls.append(exchange)
+        except BaseException:  # cancelled while waiting: let the others go
+            if self._alone is exchange:
+                self._alone = None
+                self._notify()
+            raise
+        finally:
+            self._waiting -= 1
+        token = current_exchange.set(exchange)
+        try:
+            yield
+        finally:
+            current_exchange.reset(token)
+            self._calls.remove(exchange)
+            if self._alone is exchange:
+                self._alone = None
+            if self._waiting:
+                self._notify()
+
+    async def _elicit(
+        self, context: ClientRequestContext, params: mcp_types.ElicitRequestParams
+    ) -> mcp_types.ElicitResult | mcp_types.ErrorData:
+        # 2026-07-28: the SDK runs this in the calling task, whose exchange is current.
+        # Handshake era: this runs in the receive loop, and only a lone call is certain.
+        exchange = current_exchange.get()
+        if exchange is None or exchange not in self._calls:
+            exchange = self._calls[0] if len(self._calls) == 1 else None
+        return await self._answer(params, exchange)
+
     async def connected(self, count: int) -> None:
         """Wait until this session has connected ``count`` times (diagnostics and tests)."""
         while self.connects < count:
@@ -536,6 +617,15 @@ class LiveSession:
         self._stop.set()
         with anyio.move_on_after(timeout):
             await self._done.wait()
+
+
+def _announces_tool_changes(client: Client) -> bool:
+    """Whether ``client`` talks 2026-07-28 to a server that announces tool list changes
+    (they then arrive on a ``subscriptions/listen`` stream)."""
+    if client.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+        return False
+    tools = client.server_capabilities.tools
+    return tools is not None and bool(tools.list_changed)
 
 
 def _lost_error(session: LiveSession, exc: BaseException) -> ExecutorError:

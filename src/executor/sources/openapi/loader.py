@@ -58,7 +58,9 @@ async def load_openapi(
             data, location = config.text.encode("utf-8"), None
         else:
             target = config.url or config.path or ""
-            data, location = await fetch_document(target, policy=fetch_policy, client=client)
+            data, location = await fetch_document(
+                target, policy=fetch_policy, client=client, progress=report
+            )
         report("download", len(data), len(data))
 
         report("parse", 0, 1)
