@@ -9,9 +9,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pty
+import select
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,3 +118,67 @@ def add_petstore(cli: Cli, url: str, store: PetStore) -> None:
     """The pet store as source ``petstore`` with its API key, through the CLI."""
     cli.ok("sources", "add", f"{url}/openapi.json", "--slug", "petstore", "--base-url", f"{url}/v1")
     cli.ok("connections", "create", "petstore", "--secret-stdin", input=store.api_key)
+
+
+@dataclass
+class Terminal:
+    """``executor`` running with its stderr (and by default stdin and stdout) on a
+    pseudo-terminal: read what it shows, type answers."""
+
+    process: subprocess.Popen[bytes]
+    fd: int
+    seen: bytearray = field(default_factory=bytearray)
+
+    @property
+    def text(self) -> str:
+        return self.seen.decode(errors="replace")
+
+    def read_until(self, marker: bytes, timeout: float = 60) -> bool:
+        """Read what the terminal shows until ``marker`` does, the output ends, or
+        ``timeout`` seconds pass; whether the marker showed up."""
+        deadline = time.monotonic() + timeout
+        while marker not in self.seen:
+            ready, _, _ = select.select([self.fd], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                return False
+            try:
+                chunk = os.read(self.fd, 4096)
+            except OSError:  # EIO: the other side closed
+                return False
+            if not chunk:
+                return False
+            self.seen.extend(chunk)
+        return True
+
+    def type(self, keys: bytes) -> None:
+        os.write(self.fd, keys)
+
+    def finish(self, timeout: float = 60) -> int:
+        """Read to the end of the output and return the exit code."""
+        self.read_until(b"\x00never", timeout)
+        return self.process.wait(timeout)
+
+
+@contextlib.contextmanager
+def on_terminal(
+    cli: Cli, *args: str, stdout_too: bool = True, env: dict[str, str] | None = None
+) -> Iterator[Terminal]:
+    """Run ``executor <args>`` on a pseudo-terminal (stdout to a pipe unless ``stdout_too``);
+    killed if still running at the end."""
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [EXECUTABLE, *args],
+        stdin=terminal if stdout_too else subprocess.DEVNULL,
+        stdout=terminal if stdout_too else subprocess.PIPE,
+        stderr=terminal,
+        env={**cli.env, **(env or {})},
+        start_new_session=True,
+    )
+    os.close(terminal)
+    try:
+        yield Terminal(process, controller)
+    finally:
+        os.close(controller)
+        if process.poll() is None:
+            process.kill()
+            process.wait()

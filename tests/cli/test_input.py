@@ -4,19 +4,14 @@ on a terminal, or prints the ``executor resume … --content`` command that answ
 from __future__ import annotations
 
 import json
-import os
-import pty
 import shlex
-import subprocess
-import time
 from pathlib import Path
 
 import anyio
 
 from executor import Executor
 from executor.sources.base import SourceConfig
-from tests.cli.conftest import EXECUTABLE, Cli
-from tests.cli.test_terminal import _read_until
+from tests.cli.conftest import Cli, on_terminal
 from tests.sources.mcp.conftest import upstream_options
 
 SIGNUP = "up.default.signup"
@@ -60,19 +55,7 @@ def test_a_question_prints_the_resume_command_with_a_content_skeleton(
 
 def test_an_interactive_call_asks_for_each_field_on_the_terminal(cli: Cli, tmp_path: Path) -> None:
     _add_upstream(cli, tmp_path)
-    controller, terminal = pty.openpty()
-    process = subprocess.Popen(
-        [EXECUTABLE, "call", SIGNUP],
-        stdin=terminal,
-        stdout=terminal,
-        stderr=terminal,
-        env=cli.env,
-        start_new_session=True,
-    )
-    os.close(terminal)
-    seen = bytearray()
-    deadline = time.monotonic() + 60
-    try:
+    with on_terminal(cli, "call", SIGNUP) as terminal:
         for prompt, answer in (
             (b"[Y/n]", b"\n"),
             (b"name (string, required): ", b"Ada\n"),
@@ -80,15 +63,10 @@ def test_an_interactive_call_asks_for_each_field_on_the_terminal(cli: Cli, tmp_p
             (b"it takes integer.", b"36\n"),
             (b"newsletter (boolean, default false): ", b"\n"),
         ):
-            assert _read_until(controller, prompt, seen, deadline), seen.decode(errors="replace")
-            os.write(controller, answer)
-        _read_until(controller, b"\x00never", seen, deadline)  # to the end
-        code = process.wait(60)
-    finally:
-        os.close(controller)
-        if process.poll() is None:
-            process.kill()
-    text = seen.decode(errors="replace")
+            assert terminal.read_until(prompt), terminal.text
+            terminal.type(answer)
+        code = terminal.finish()
+    text = terminal.text
 
     assert f"{SIGNUP} asks: Who are you?" in text
     assert "age cannot be 'old'" in text

@@ -4,13 +4,8 @@ streams them, and ends with the number of tools: lines in a log, bars on a termi
 from __future__ import annotations
 
 import json
-import os
-import pty
-import subprocess
-import time
 
-from tests.cli.conftest import EXECUTABLE, Cli
-from tests.cli.test_terminal import _read_until
+from tests.cli.conftest import Cli, on_terminal
 from tests.servers.petstore import PetStore
 
 
@@ -45,26 +40,13 @@ def test_sources_add_on_a_terminal_draws_a_bar_per_stage(
     cli: Cli, petstore: tuple[PetStore, str]
 ) -> None:
     _, url = petstore
-    controller, terminal = pty.openpty()
-    process = subprocess.Popen(
-        [EXECUTABLE, "sources", "add", f"{url}/openapi.json", "--slug", "petstore"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=terminal,
-        env={**cli.env, "TERM": "xterm"},
-    )
-    os.close(terminal)
-    seen = bytearray()
-    try:
-        _read_until(controller, b"5 tools", seen, deadline=time.monotonic() + 120)
-        stdout, _ = process.communicate(timeout=120)
-    finally:
-        os.close(controller)
-        if process.poll() is None:
-            process.kill()
+    add = ("sources", "add", f"{url}/openapi.json", "--slug", "petstore")
+    with on_terminal(cli, *add, stdout_too=False, env={"TERM": "xterm"}) as terminal:
+        terminal.read_until(b"5 tools", timeout=120)
+        stdout, _ = terminal.process.communicate(timeout=120)
 
-    shown = seen.decode(errors="replace")
-    assert process.returncode == 0, shown
+    shown = terminal.text
+    assert terminal.process.returncode == 0, shown
     assert all(stage in shown for stage in ("download", "parse", "index"))
     assert "5 tools" in shown
     assert "Added petstore (openapi): 5 tools" in stdout.decode()

@@ -3,32 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import pty
-import select
-import subprocess
-import time
 
-from tests.cli.conftest import EXECUTABLE, Cli, add_petstore
+from tests.cli.conftest import Cli, add_petstore, on_terminal
 from tests.servers.petstore import PetStore
 
 CREATE = "petstore.default.pets.create_pet"
-
-
-def _read_until(fd: int, marker: bytes, seen: bytearray, deadline: float) -> bool:
-    """Read the terminal into ``seen`` until ``marker`` shows up or the output ends."""
-    while marker not in seen:
-        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
-        if not ready:
-            return False
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:  # EIO: the other side closed
-            return False
-        if not chunk:
-            return False
-        seen.extend(chunk)
-    return True
 
 
 def test_an_interactive_call_asks_for_approval_on_the_terminal(
@@ -36,27 +15,11 @@ def test_an_interactive_call_asks_for_approval_on_the_terminal(
 ) -> None:
     store, url = petstore
     add_petstore(cli, url, store)
-    controller, terminal = pty.openpty()
-    process = subprocess.Popen(
-        [EXECUTABLE, "call", CREATE, '{"name": "Io"}'],
-        stdin=terminal,
-        stdout=terminal,
-        stderr=terminal,
-        env=cli.env,
-        start_new_session=True,
-    )
-    os.close(terminal)
-    seen = bytearray()
-    try:
-        asked = _read_until(controller, b"[y/N]", seen, time.monotonic() + 60)
-        os.write(controller, b"y\n")
-        _read_until(controller, b"\x00never", seen, time.monotonic() + 60)  # to the end
-        code = process.wait(60)
-    finally:
-        os.close(controller)
-        if process.poll() is None:
-            process.kill()
-    text = seen.decode(errors="replace")
+    with on_terminal(cli, "call", CREATE, '{"name": "Io"}') as terminal:
+        asked = terminal.read_until(b"[y/N]")
+        terminal.type(b"y\n")
+        code = terminal.finish()
+    text = terminal.text
 
     assert asked, text
     assert f"Approval needed: {CREATE}" in text
@@ -68,29 +31,13 @@ def test_an_interactive_call_asks_for_approval_on_the_terminal(
 def test_declining_on_the_terminal_calls_nothing(cli: Cli, petstore: tuple[PetStore, str]) -> None:
     store, url = petstore
     add_petstore(cli, url, store)
-    controller, terminal = pty.openpty()
-    process = subprocess.Popen(
-        [EXECUTABLE, "call", CREATE, "--arg", "name=Io"],
-        stdin=terminal,
-        stdout=terminal,
-        stderr=terminal,
-        env=cli.env,
-        start_new_session=True,
-    )
-    os.close(terminal)
-    seen = bytearray()
-    try:
-        _read_until(controller, b"[y/N]", seen, time.monotonic() + 60)
-        os.write(controller, b"n\n")
-        _read_until(controller, b"\x00never", seen, time.monotonic() + 60)
-        code = process.wait(60)
-    finally:
-        os.close(controller)
-        if process.poll() is None:
-            process.kill()
+    with on_terminal(cli, "call", CREATE, "--arg", "name=Io") as terminal:
+        terminal.read_until(b"[y/N]")
+        terminal.type(b"n\n")
+        code = terminal.finish()
 
-    assert code == 1, seen.decode(errors="replace")
-    assert "declined" in seen.decode(errors="replace")
+    assert code == 1, terminal.text
+    assert "declined" in terminal.text
     assert store.pets == {}
 
 
