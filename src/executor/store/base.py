@@ -99,8 +99,9 @@ class StoreBase:
         self._engine = engine
         self._url = url
         self._schema = schema
-        # SQLite only: a synchronous engine for searches, run whole in a worker thread. Each
-        # aiosqlite statement costs a thread round trip; a search makes several.
+        # SQLite only: a synchronous engine for searches and the audit writer's batches, each
+        # run whole in a worker thread. Each aiosqlite statement costs a thread round trip; a
+        # search makes several, a batch five (BEGIN, inserts and updates, COMMIT, reset).
         self._reader = reader
 
     @property
@@ -125,6 +126,26 @@ class StoreBase:
         """Run ``function`` in one read transaction of the synchronous SQLite engine."""
         assert self._reader is not None
         with translate_errors(self._url), self._reader.begin() as connection:
+            return function(connection)
+
+    async def _run_write(
+        self, function: Callable[[sa.Connection], _T], *, conflict: ExecutorError | None = None
+    ) -> _T:
+        """Run synchronous writes in one write transaction: on SQLite whole in a worker thread
+        (one hop), elsewhere on the async engine. ``conflict`` as in :meth:`_transaction`."""
+        if self._reader is not None:
+            return await anyio.to_thread.run_sync(self._write, function, conflict)
+        async with self._transaction(write=True, conflict=conflict) as connection:
+            return await connection.run_sync(function)
+
+    def _write(self, function: Callable[[sa.Connection], _T], conflict: ExecutorError | None) -> _T:
+        assert self._reader is not None
+        # BEGIN IMMEDIATE, as in _transaction: the busy timeout applies to the write lock.
+        with (
+            translate_errors(self._url, conflict=conflict),
+            self._reader.connect() as connection,
+            connection.execution_options(sqlite_begin="IMMEDIATE").begin(),
+        ):
             return function(connection)
 
     @contextlib.asynccontextmanager

@@ -7,6 +7,7 @@ exactly once to resume, and end as completed, failed, cancelled or expired.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -180,104 +181,10 @@ class RunStore(StoreBase):
         """
         if not records and not executions and not ends:
             return
-        direct = [record for record in records if record.seq is None]
         taken = AlreadyExistsError("A run or tool call with one of these ids exists already.")
-        async with self._transaction(write=True, conflict=taken) as connection:
-            if ends:
-                await self._record_ends(connection, workspace_id, ends)
-            if executions:
-                await connection.execute(
-                    sa.insert(t.runs),
-                    [
-                        _run_row(
-                            workspace_id,
-                            run_id=execution.run_id,
-                            kind="execute",
-                            caller=execution.caller,
-                            status=execution.status,
-                            code=execution.code,
-                            result=execution.result,
-                            logs=execution.logs,
-                            error=execution.error,
-                            created_at=execution.created_at,
-                            updated_at=execution.updated_at,
-                        )
-                        for execution in executions
-                    ],
-                )
-            if not records:
-                return
-            if direct:
-                await connection.execute(
-                    sa.insert(t.runs),
-                    [
-                        _run_row(
-                            workspace_id,
-                            run_id=record.run_id,
-                            kind="call",
-                            caller=record.caller,
-                            status="completed",
-                            created_at=record.created_at,
-                        )
-                        for record in direct
-                    ],
-                )
-            await connection.execute(
-                sa.insert(t.tool_calls),
-                [
-                    {
-                        "run_id": record.run_id,
-                        "seq": 0 if record.seq is None else record.seq,
-                        "address": record.address,
-                        "arguments": record.arguments,
-                        "decision": record.decision,
-                        "outcome": record.outcome,
-                        "duration_ms": record.duration_ms,
-                        "created_at": record.created_at,
-                    }
-                    for record in records
-                ],
-            )
-
-    async def _record_ends(
-        self, connection: AsyncConnection, workspace_id: str, ends: Sequence[ExecutionEnded]
-    ) -> None:
-        r = t.runs.c
-        ended = await connection.execute(
-            sa.update(t.runs)
-            .where(
-                r.workspace_id == workspace_id,
-                r.id == sa.bindparam("run_id"),
-                r.status == "running",
-            )
-            .values(
-                status=sa.bindparam("end_status"),
-                result=sa.bindparam("end_result", type_=r.result.type),
-                logs=sa.bindparam("end_logs"),
-                error=sa.bindparam("end_error", type_=r.error.type),
-                updated_at=sa.bindparam("end_at", type_=r.updated_at.type),
-                snapshot=None,
-                pending=None,
-                expires_at=None,
-            ),
-            [
-                {
-                    "run_id": end.run_id,
-                    "end_status": end.status,
-                    "end_result": end.result,
-                    "end_logs": end.logs,
-                    "end_error": end.error,
-                    "end_at": end.updated_at,
-                }
-                for end in ends
-            ],
+        await self._run_write(
+            functools.partial(_record, workspace_id, records, executions, ends), conflict=taken
         )
-        if ended.rowcount not in (-1, len(ends)):
-            logger.warning(
-                "%d of %d ended executions were no longer running; their ends were not stored",
-                len(ends) - ended.rowcount,
-                len(ends),
-            )
 
     async def list_runs(
         self, workspace_id: str, *, limit: int = 50, status: str | None = None
@@ -664,6 +571,113 @@ def _expired(run_id: str, expires_at: datetime | None) -> ExecutionExpiredError:
             "expired_at": None if expires_at is None else expires_at.isoformat(),
         },
     )
+
+
+def _record(
+    workspace_id: str,
+    records: Sequence[CallRecord],
+    executions: Sequence[ExecutionRecord],
+    ends: Sequence[ExecutionEnded],
+    connection: sa.Connection,
+) -> None:
+    """:meth:`RunStore.record_calls`'s writes, in the caller's transaction."""
+    if ends:
+        _record_ends(connection, workspace_id, ends)
+    if executions:
+        connection.execute(
+            sa.insert(t.runs),
+            [
+                _run_row(
+                    workspace_id,
+                    run_id=execution.run_id,
+                    kind="execute",
+                    caller=execution.caller,
+                    status=execution.status,
+                    code=execution.code,
+                    result=execution.result,
+                    logs=execution.logs,
+                    error=execution.error,
+                    created_at=execution.created_at,
+                    updated_at=execution.updated_at,
+                )
+                for execution in executions
+            ],
+        )
+    if not records:
+        return
+    direct = [record for record in records if record.seq is None]
+    if direct:
+        connection.execute(
+            sa.insert(t.runs),
+            [
+                _run_row(
+                    workspace_id,
+                    run_id=record.run_id,
+                    kind="call",
+                    caller=record.caller,
+                    status="completed",
+                    created_at=record.created_at,
+                )
+                for record in direct
+            ],
+        )
+    connection.execute(
+        sa.insert(t.tool_calls),
+        [
+            {
+                "run_id": record.run_id,
+                "seq": 0 if record.seq is None else record.seq,
+                "address": record.address,
+                "arguments": record.arguments,
+                "decision": record.decision,
+                "outcome": record.outcome,
+                "duration_ms": record.duration_ms,
+                "created_at": record.created_at,
+            }
+            for record in records
+        ],
+    )
+
+
+def _record_ends(
+    connection: sa.Connection, workspace_id: str, ends: Sequence[ExecutionEnded]
+) -> None:
+    r = t.runs.c
+    ended = connection.execute(
+        sa.update(t.runs)
+        .where(
+            r.workspace_id == workspace_id,
+            r.id == sa.bindparam("run_id"),
+            r.status == "running",
+        )
+        .values(
+            status=sa.bindparam("end_status"),
+            result=sa.bindparam("end_result", type_=r.result.type),
+            logs=sa.bindparam("end_logs"),
+            error=sa.bindparam("end_error", type_=r.error.type),
+            updated_at=sa.bindparam("end_at", type_=r.updated_at.type),
+            snapshot=None,
+            pending=None,
+            expires_at=None,
+        ),
+        [
+            {
+                "run_id": end.run_id,
+                "end_status": end.status,
+                "end_result": end.result,
+                "end_logs": end.logs,
+                "end_error": end.error,
+                "end_at": end.updated_at,
+            }
+            for end in ends
+        ],
+    )
+    if ended.rowcount not in (-1, len(ends)):
+        logger.warning(
+            "%d of %d ended executions were no longer running; their ends were not stored",
+            len(ends) - ended.rowcount,
+            len(ends),
+        )
 
 
 def _run_row(
