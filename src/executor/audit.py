@@ -1,9 +1,10 @@
 """The audit writer: the run history, written in order and in batches, off the call path.
 
-A call hands its record to :meth:`AuditWriter.add` (an execution its own bookkeeping to
-:meth:`AuditWriter.defer`) and returns at once; a background task owned by the
+A call hands its record to :meth:`AuditWriter.add` (an execution its start and end to
+:meth:`AuditWriter.start_execution` and :meth:`AuditWriter.end_execution`; other bookkeeping
+to :meth:`AuditWriter.defer`) and returns at once; a background task owned by the
 :class:`~executor.Executor` writes what has accumulated, in the order it arrived, consecutive
-call records in one transaction. Closing the executor flushes what is left, so an orderly
+records in one transaction. Closing the executor flushes what is left, so an orderly
 shutdown loses nothing; a killed process may lose the records of its last few milliseconds,
 never a stored one. Whatever must be durable before a caller is answered (a paused execution)
 calls :meth:`flush` first.
