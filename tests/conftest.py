@@ -82,3 +82,22 @@ async def ex(database: Database, data_dir: Path) -> AsyncIterator[Executor]:
         data_dir=data_dir, database_url=database.url, database_schema=database.schema
     ) as opened:
         yield opened
+
+
+async def database_dump(ex: Executor, database: Database) -> str:
+    """Every value in every table, as text, plus the raw SQLite files."""
+    from sqlalchemy import MetaData
+
+    engine = ex.store.engine
+    metadata = MetaData(schema=database.schema)
+    async with engine.connect() as conn:
+        await conn.run_sync(lambda sync: metadata.reflect(sync))
+        rows = []
+        for table in metadata.sorted_tables:
+            rows.extend(repr(row) for row in (await conn.execute(table.select())).all())
+    dump = "\n".join(rows)
+    if database.kind == "sqlite":
+        path = Path(database.url.split("///", 1)[1])
+        for file in path.parent.glob(path.name + "*"):
+            dump += file.read_bytes().decode("latin-1")
+    return dump

@@ -10,7 +10,7 @@ import pytest
 
 import executor
 from executor import ApprovalRequest, Executor, SyncExecutor
-from tests.conftest import Database
+from tests.conftest import Database, database_dump
 from tests.servers.petstore import PetStore
 
 
@@ -195,26 +195,7 @@ async def test_secret_value_never_appears_anywhere(
     assert key not in repr(await ex.tools.list("petstore"))
     assert key not in repr(await ex.secrets.list())
     assert key not in caplog.text
-    assert key not in await _database_dump(ex, database)
-
-
-async def _database_dump(ex: Executor, database: Database) -> str:
-    """Every value in every table, as text, plus the raw SQLite files."""
-    from sqlalchemy import MetaData
-
-    engine = ex.store.engine
-    metadata = MetaData(schema=database.schema)
-    async with engine.connect() as conn:
-        await conn.run_sync(lambda sync: metadata.reflect(sync))
-        rows = []
-        for table in metadata.sorted_tables:
-            rows.extend(repr(row) for row in (await conn.execute(table.select())).all())
-    dump = "\n".join(rows)
-    if database.kind == "sqlite":
-        path = Path(database.url.split("///", 1)[1])
-        for file in path.parent.glob(path.name + "*"):
-            dump += file.read_bytes().decode("latin-1")
-    return dump
+    assert key not in await database_dump(ex, database)
 
 
 async def test_refresh_reports_added_changed_and_removed_tools(

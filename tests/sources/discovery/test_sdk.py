@@ -11,10 +11,9 @@ import pytest
 
 from executor import ApprovalRequest, Executor
 from executor.sources.base import SourceConfig
-from tests.conftest import Database
+from tests.conftest import Database, database_dump
 from tests.servers.google_api import GmailApi
 from tests.sources.discovery.conftest import DOCUMENTS, document
-from tests.test_sdk import _database_dump
 
 RFC822 = "From: a@example.com\r\nTo: b@example.com\r\nSubject: Hi\r\n\r\nSee you soon\r\n"
 
@@ -71,7 +70,7 @@ async def test_a_call_uses_the_bearer_token_which_never_appears_anywhere(
         repr(await ex.connections.list("gmail")),
         repr(await ex.runs.list()),
         caplog.text,
-        await _database_dump(ex, database),
+        await database_dump(ex, database),
     ):
         assert api.token not in place
 
