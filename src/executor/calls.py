@@ -36,7 +36,7 @@ from executor.errors import (
 )
 from executor.health import HealthRecorder
 from executor.models import ApprovalRequest, Connection, ToolDefinition
-from executor.policy import PolicyDecision, decide_policy
+from executor.policy import PolicyDecision
 from executor.redact import RedactingFilter, redact
 from executor.results import ToolResult, failure
 from executor.sources.base import PluginCall
@@ -248,12 +248,8 @@ class CallPipeline:
 
     async def decide(self, tool: ResolvedTool) -> PolicyDecision:
         """The policy decision for a resolved tool; raises ``tool_blocked`` for blocked tools."""
-        decision = decide_policy(
-            tool.address,
-            tool.definition.default_policy,
-            await self._executor.policy_rules(),
-            user_id=self._executor.user_id,
-        )
+        policies = await self._executor.policy_set()
+        decision = policies.decide(tool.address, tool.definition.default_policy)
         if decision.action == "block":
             raise ToolBlockedError(
                 f"{tool.address} is blocked by policy ({decision.reason}).",

@@ -113,6 +113,7 @@ class Executor:
         self.has_approver = on_approval is not None
         self._clients: dict[str, httpx2.AsyncClient] = {}
         self._rules: list[Policy] | None = None
+        self._policy_set: tuple[list[Policy], PolicySet] | None = None
         #: Bumped by every catalog change: a cache read that straddles one is not kept.
         self._generation = 0
         self._catalog_version: int | None = None
@@ -337,6 +338,18 @@ class Executor:
         toolkit = current_toolkit(self.workspace_id)
         return rules if toolkit is None else [*rules, *toolkit_rules(toolkit)]
 
+    async def policy_set(self) -> PolicySet:
+        """:meth:`policy_rules` prepared for deciding (patterns compiled); outside a toolkit,
+        cached with the rules."""
+        rules = await self.policy_rules()
+        cached = self._policy_set
+        if cached is not None and cached[0] is rules:
+            return cached[1]
+        prepared = PolicySet(rules, user_id=self.user_id)
+        if rules is self._rules:  # not a toolkit's list, made afresh for each call
+            self._policy_set = (rules, prepared)
+        return prepared
+
     async def addresses(self, *, include_blocked: bool = False) -> list[str]:
         """Every tool address, cached until the catalog changes. Blocked tools are hidden
         everywhere, suggestions included, unless ``include_blocked``."""
@@ -357,7 +370,7 @@ class Executor:
             addresses = [address for address in addresses if contains(toolkit, address)]
         if include_blocked:
             return addresses
-        policies = PolicySet(await self.policy_rules(), user_id=self.user_id)
+        policies = await self.policy_set()
         return [a for a in addresses if policies.decide(a, "allow").action != "block"]
 
     async def check_catalog(self) -> None:
@@ -967,7 +980,7 @@ class Tools(_Part):
         connections: dict[str, list[Connection]] = {}
         for connection in await ex.store.list_connections(ex.workspace_id):
             connections.setdefault(connection.integration, []).append(connection)
-        policies = PolicySet(await ex.policy_rules(), user_id=ex.user_id)
+        policies = await ex.policy_set()
         toolkit = current_toolkit(ex.workspace_id)
         tools = []
         for item in stored:

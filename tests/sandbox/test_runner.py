@@ -463,13 +463,28 @@ async def test_code_that_passed_the_check_runs_again_without_a_session_to_spare(
     code = "tools.petstore.default.pets.list_pets(limit=2)['ok']"
     assert await sandbox.run(code, PETS, Recorder()) == Completed(True, "", 1)
     await anyio.to_thread.run_sync(sandbox.settle_warm)
-    # The verdict is remembered: the same code does not take the warm session.
+    # The verdict is remembered: the same code does not take the type-checked warm session.
     assert await sandbox.run(code, PETS, Recorder()) == Completed(True, "", 1)
-    assert sandbox.warm_sessions() == 1
+    assert sandbox.warm_sessions(checked=True) == 1
     # Other code against the same tools is checked (in the warm session).
     wrong = "tools.petstore.default.pets.list_pets(limit='two')"
     outcome = await sandbox.run(wrong, PETS, Recorder())
     assert isinstance(outcome, Failed) and outcome.error.details.get("line") == 1, outcome
+
+
+async def test_code_that_passed_the_check_runs_in_a_warm_unchecked_session(
+    sandbox: Sandbox,
+) -> None:
+    code = "tools.petstore.default.pets.list_pets(limit=2)['data']"
+    two_pets = Completed([{"name": "Tom"}, {"name": "Kit"}], "", 1)
+    assert await sandbox.run(code, PETS, Recorder()) == two_pets
+    assert await sandbox.run(code, PETS, Recorder()) == two_pets
+    await anyio.to_thread.run_sync(sandbox.settle_warm)
+    # Once code has passed, an unchecked session with its prelude run is kept for it.
+    assert sandbox.warm_sessions(checked=False) == 1
+    (ready,) = [entry[1] for key, entry in sandbox._warm.items() if key[1] is False]
+    assert await sandbox.run(code, PETS, Recorder()) == two_pets
+    assert all(entry[1] is not ready for entry in sandbox._warm.values())  # it was taken
 
 
 async def test_warm_sessions_never_take_a_worker_a_run_is_waiting_for() -> None:

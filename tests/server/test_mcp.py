@@ -204,3 +204,21 @@ async def test_stdio_serves_the_same_tools_and_runs_code(
     assert paused["status"] == "paused"
     assert resumed["status"] == "completed", resumed
     assert [pet["name"] for pet in store.pets.values()] == ["Io"]
+
+
+@pytest.mark.parametrize("tracing", [False, True], ids=["no-tracer", "tracer-set-up"])
+def test_a_span_per_message_only_when_opentelemetry_is_set_up(
+    monkeypatch: pytest.MonkeyPatch, tracing: bool
+) -> None:
+    """The SDK's span middleware costs CPU on every message even as a no-op: it is kept only
+    when a tracer provider is installed (as ``opentelemetry-instrument`` does)."""
+    from mcp.server._otel import OpenTelemetryMiddleware
+    from opentelemetry import trace
+
+    from executor.server.mcp import create_server
+
+    if tracing:
+        monkeypatch.setattr(trace, "get_tracer_provider", trace.NoOpTracerProvider)
+    surface = create_server(lambda: pytest.fail("no request is served here"))
+    spans = [m for m in surface.server.middleware if isinstance(m, OpenTelemetryMiddleware)]
+    assert len(spans) == (1 if tracing else 0)

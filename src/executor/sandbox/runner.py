@@ -69,7 +69,7 @@ _HUNG_WORKER_GRACE = 5.0
 _SUSPENSION_HEADROOM = 1000
 _DIAGNOSTIC = re.compile(r"^.*?:(\d+):(\d+): (error|warning)\[([\w-]+)\] (.*)$", re.MULTILINE)
 _LIMIT_HINT = "Make the code do less in one run, or ask for a higher limit."
-# Type-checked sessions kept warm, ready for the next run of the same tools tree.
+# Sessions kept warm (type-checked or not), ready for the next run of the same tools tree.
 _WARM_SESSIONS = 4
 # Type-check verdicts remembered (code that passed, with its tree).
 _VERDICTS = 1024
@@ -79,6 +79,8 @@ _WARM_MAX_AGE = 60.0
 # imports is what makes a session's first check slow (~10 ms). A bare expression naming them
 # (tools too, uncalled) leaves no name behind.
 _WARM_UP = "print, len, range, str, int, float, bool, dict, list, set, tuple, isinstance"
+# A warm session's key: the tree's id, and whether the session type-checks what it is fed.
+_WarmKey = tuple[int, bool]
 
 
 @dataclass(frozen=True)
@@ -283,6 +285,8 @@ class _Run:
         self.prior_logs = logs
         self.tool_calls = calls
         self.session: MontySession | None = None
+        # Whether this run's code is type-checked (new code) or not (it passed before).
+        self.checked = True
         room = self.limits.max_output_bytes - len(logs.encode("utf-8"))
         self.collector = _Output(max(0, room))
 
@@ -325,14 +329,14 @@ class _Run:
         return snapshot
 
     def _feed(self, tree: ToolTree) -> Any:
-        """Start the code: unchecked when this very code passed the check on this tree
-        before, else in a warm session when one is ready, else in a fresh one."""
-        if self.sandbox.passed_check(tree, self.code):
-            unchecked = self._fresh(tree, check=False)
-            return unchecked.feed_start(self.code, print_callback=self.collector)
-        session = self.sandbox.take_warm(tree)
+        """Start the code in a warm session of its kind when one is ready, else in a fresh one:
+        type-checked, unless this very code passed the check on this tree before."""
+        self.checked = self.sandbox.checks(tree) and not self.sandbox.passed_check(tree, self.code)
+        session = self.sandbox.take_warm(tree, checked=self.checked)
         if session is None:
-            snapshot = self._fresh(tree).feed_start(self.code, print_callback=self.collector)
+            snapshot = self._fresh(tree, check=self.checked).feed_start(
+                self.code, print_callback=self.collector
+            )
         else:
             self._adopt(session)
             try:
@@ -345,8 +349,11 @@ class _Run:
                 logger.debug("a warm sandbox session had lost its worker; starting a fresh one")
                 self._close()
                 self.collector = _Output(self.collector.max_bytes)
-                snapshot = self._fresh(tree).feed_start(self.code, print_callback=self.collector)
-        self.sandbox.record_pass(tree, self.code)
+                snapshot = self._fresh(tree, check=self.checked).feed_start(
+                    self.code, print_callback=self.collector
+                )
+        if self.checked:
+            self.sandbox.record_pass(tree, self.code)
         return snapshot
 
     def _start(self, tree: ToolTree) -> Any:
@@ -398,7 +405,7 @@ class _Run:
             return await self.drive(snapshot)
         finally:
             # After the run, off its path: the next run of these tools finds a warm session.
-            self.sandbox.want_warm(tree)
+            self.sandbox.want_warm(tree, checked=self.checked)
 
     async def restore(self, tools: Sequence[ToolSpec], state: bytes, value: Any) -> Outcome:
         tree = build_tree(tools)
@@ -644,9 +651,9 @@ class Sandbox:
         self.limiter = anyio.CapacityLimiter(self._max_workers)
         self._pool: Monty | None = None
         self._starting = anyio.Lock()
-        # Warm type-checked sessions by tree (see take_warm), prepared by one background thread.
-        self._warm: OrderedDict[int, tuple[ToolTree, MontySession, float]] = OrderedDict()
-        self._warming: set[int] = set()
+        # Warm sessions by tree and kind (see take_warm), prepared by one background thread.
+        self._warm: OrderedDict[_WarmKey, tuple[ToolTree, MontySession, float]] = OrderedDict()
+        self._warming: set[_WarmKey] = set()
         self._warm_lock = threading.Lock()
         self._warmer: ThreadPoolExecutor | None = None
         # Code that passed the type check, by code digest, with the tree it was checked on.
@@ -668,6 +675,8 @@ class Sandbox:
         return self._pool is not None
 
     async def _ensure_pool(self) -> None:
+        if self._pool is not None:  # every run asks: skip the lock once started
+            return
         async with self._starting:
             if self._pool is None:
                 pool = Monty(
@@ -694,7 +703,7 @@ class Sandbox:
             external_modules={"tools": tree.module},
             limits=limits,
             # Stubs are what the checker is for; code with no tools gains little but its cost.
-            type_check=check and self._checks(tree),
+            type_check=check and self.checks(tree),
             type_check_format="concise",
         )
 
@@ -710,7 +719,7 @@ class Sandbox:
 
     def record_pass(self, tree: ToolTree, code: str) -> None:
         """Remember that ``code`` passed the type check on ``tree``."""
-        if not self._checks(tree):
+        if not self.checks(tree):
             return
         with self._warm_lock:
             # Holding the tree keeps its id from being reused by another while remembered.
@@ -719,22 +728,25 @@ class Sandbox:
             while len(self._verdicts) > _VERDICTS:
                 self._verdicts.popitem(last=False)
 
-    def _checks(self, tree: ToolTree) -> bool:
+    def checks(self, tree: ToolTree) -> bool:
+        """Whether code against ``tree`` is type-checked (new code, not code that passed)."""
         return self.type_check and bool(tree.tools)
 
-    def take_warm(self, tree: ToolTree) -> MontySession | None:
-        """An entered session for ``tree`` whose prelude has run and whose type checker has
-        warmed up, or None.
+    def take_warm(self, tree: ToolTree, *, checked: bool = True) -> MontySession | None:
+        """An entered session for ``tree`` whose prelude has run, or None. ``checked``: one
+        that type-checks what it is fed and whose checker has warmed up; else one that does not
+        check (for code that passed the check before).
 
         A session's first type check costs ~10 ms (the checker reads the builtins), later ones
-        well under 1 ms, and a session cannot be reset between runs: so one run's session
-        is never reused, but when a run ends another is prepared (:meth:`want_warm`) and the
-        next run of the same tree finds one that paid the cost off its critical path.
+        well under 1 ms; the prelude (importing ``tools``) costs a few host round trips
+        (~0.3 ms); and a session cannot be reset between runs. So one run's session is never
+        reused, but when a run ends another of its kind is prepared (:meth:`want_warm`) and
+        the next run of the same tree finds one that paid those costs off its critical path.
         """
-        if not self._checks(tree):
+        if checked and not self.checks(tree):
             return None
         with self._warm_lock:
-            entry = self._warm.pop(id(tree), None)
+            entry = self._warm.pop((id(tree), checked), None)
         if entry is None:
             return None
         _, session, made = entry
@@ -743,17 +755,17 @@ class Sandbox:
             return None
         return session
 
-    def want_warm(self, tree: ToolTree) -> None:
-        """Prepare a warm session for ``tree`` in the background unless one is ready or on
-        its way (only for type-checked trees)."""
-        if not self._checks(tree):
+    def want_warm(self, tree: ToolTree, *, checked: bool = True) -> None:
+        """Prepare a warm session of this kind for ``tree`` in the background unless one is
+        ready or on its way (checked ones only for type-checked trees)."""
+        if checked and not self.checks(tree):
             return
-        key = id(tree)
+        key = (id(tree), checked)
         with self._warm_lock:
             if self._warmer is None or key in self._warm or key in self._warming:
                 return
             self._warming.add(key)
-            self._warmer.submit(self._prepare_warm, tree)
+            self._warmer.submit(self._prepare_warm, tree, checked)
 
     def settle_warm(self) -> None:
         """Block until the warm sessions asked for so far are prepared (tests, benchmarks)."""
@@ -761,19 +773,20 @@ class Sandbox:
         if warmer is not None:
             warmer.submit(lambda: None).result()
 
-    def warm_sessions(self) -> int:
-        """How many warm sessions are ready now."""
+    def warm_sessions(self, *, checked: bool | None = None) -> int:
+        """How many warm sessions (of one kind, or both) are ready now."""
         with self._warm_lock:
-            return len(self._warm)
+            return sum(checked is None or kind == checked for _, kind in self._warm)
 
-    def _prepare_warm(self, tree: ToolTree) -> None:
-        key = id(tree)
+    def _prepare_warm(self, tree: ToolTree, checked: bool) -> None:
+        key = (id(tree), checked)
         session: MontySession | None = None
         try:
-            session = self.checkout(tree)
+            session = self.checkout(tree, check=checked)
             session.__enter__()
             session.feed_run(tree.prelude)
-            session.feed_run(", ".join([_WARM_UP, *tree.touched]))
+            if checked:
+                session.feed_run(", ".join([_WARM_UP, *tree.touched]))
         except Exception:  # a warm session is an optimisation: never let it fail a run
             logger.debug("could not prepare a warm sandbox session", exc_info=True)
             if session is not None:

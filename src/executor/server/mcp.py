@@ -33,6 +33,7 @@ stream (2026-07-28), see :class:`ChangeAnnouncer`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -47,6 +48,7 @@ import mcp_types as types
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from mcp.server import Server
+from mcp.server._otel import OpenTelemetryMiddleware
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.models import InitializationOptions
@@ -61,6 +63,8 @@ from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, Too
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from opentelemetry import trace
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -124,15 +128,22 @@ class Endpoint:
     @classmethod
     def from_request(cls, request: Request) -> Endpoint:
         """The endpoint a request names: its path (a toolkit?) and query parameters."""
-        path = request.url.path
-        toolkit = path.removeprefix(TOOLKIT_PREFIX).strip("/") if path != "/mcp" else None
-        query = request.query_params
-        return cls(
-            approval=cast(ApprovalMode, query.get("approval", "model")),
-            tools=cast(ToolMode, query.get("tools", "default")),
-            toolkit=toolkit or None,
-            web_url=f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}",
-        )
+        scope = request.scope
+        host = request.headers.get("host") or request.url.netloc
+        return _endpoint(scope["path"], scope["query_string"], scope["scheme"], host)
+
+
+@functools.lru_cache(maxsize=256)
+def _endpoint(path: str, query_string: bytes, scheme: str, host: str) -> Endpoint:
+    # Every MCP request names its endpoint; a client sends the same URL each time.
+    toolkit = path.removeprefix(TOOLKIT_PREFIX).strip("/") if path != "/mcp" else None
+    query = QueryParams(query_string)
+    return Endpoint(
+        approval=cast(ApprovalMode, query.get("approval", "model")),
+        tools=cast(ToolMode, query.get("tools", "default")),
+        toolkit=toolkit or None,
+        web_url=f"{scheme}://{host}",
+    )
 
 
 @dataclass(frozen=True)
@@ -1018,6 +1029,12 @@ def create_server(
         # (catalog queries included) just to look for Mcp-Param-* header annotations.
         get_tool_input_schema=tools.input_schema,
     )
+    if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+        # No OpenTelemetry SDK is set up (``opentelemetry-instrument executor web`` sets one up
+        # before this runs): the SDK's span per message would be a no-op costing ~2 % of a call.
+        server.middleware = [
+            m for m in server.middleware if not isinstance(m, OpenTelemetryMiddleware)
+        ]
     server.middleware.append(cast(Any, track_sessions))
     server.middleware.append(
         RequestStateBoundary(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import ipaddress
+import select
 import socket
 import ssl
 from collections.abc import Iterable, Iterator
@@ -23,8 +24,10 @@ from typing import Any
 from urllib.parse import SplitResult, unquote, urljoin, urlsplit
 
 import anyio
+import anyio.abc
 import httpcore2
 import httpx2
+from httpcore2._backends.anyio import AnyIOStream
 
 from executor.errors import FetchError
 from executor.sources.base import FetchPolicy, Progress
@@ -154,9 +157,45 @@ class GuardedNetworkBackend(httpcore2.AnyIOBackend):
             reason = address_refusal(address, allow_private=self.allow_private)
             if reason is not None:
                 raise httpcore2.ConnectError(f"refused: {name} resolves to {reason} ({address})")
-        return await super().connect_tcp(
+        stream = await super().connect_tcp(
             str(addresses[0]), port, timeout, local_address, socket_options
         )
+        assert isinstance(stream, AnyIOStream)
+        return PooledStream(stream._stream)
+
+
+class PooledStream(AnyIOStream):
+    """httpcore's anyio stream, with a cheap answer to the pool's "is this idle socket readable?".
+
+    The connection pool asks that of every idle connection whenever a request starts or ends
+    (a readable idle socket means the server closed it). httpcore answers by building the anyio
+    stream's attribute table and a new ``poll`` object each time, which was ~8 % of the
+    server's CPU with 20 clients calling one API. Here the socket and a ``poll`` object
+    registered on it are kept for the connection's life: each question is one ``poll(0)``.
+    """
+
+    def __init__(self, stream: anyio.abc.ByteStream) -> None:
+        super().__init__(stream)
+        # A TLS stream forwards the attributes of the socket stream under it.
+        self._socket: socket.socket = stream.extra(anyio.abc.SocketAttribute.raw_socket)
+        self._poll = select.poll()
+        self._poll.register(self._socket, select.POLLIN)
+
+    def get_extra_info(self, info: str) -> Any:
+        if info == "is_readable":
+            # A closed socket counts as readable, as in httpcore: the pool then drops it.
+            return self._socket.fileno() == -1 or bool(self._poll.poll(0))
+        return super().get_extra_info(info)
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore2.AsyncNetworkStream:
+        stream = await super().start_tls(ssl_context, server_hostname, timeout)
+        assert isinstance(stream, AnyIOStream)
+        return PooledStream(stream._stream)
 
 
 @functools.cache
