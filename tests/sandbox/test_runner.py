@@ -487,6 +487,39 @@ async def test_code_that_passed_the_check_runs_in_a_warm_unchecked_session(
     assert all(entry[1] is not ready for entry in sandbox._warm.values())  # it was taken
 
 
+async def test_more_runs_waiting_on_tools_than_workers_finish_without_deadlock() -> None:
+    """Every worker held by a run waiting on its tool, more runs blocked checking out: the
+    held runs' next steps must still get threads, or no worker is ever freed."""
+    box = Sandbox(workers=1, max_workers=2)
+    try:
+        all_held, release, waiting = anyio.Event(), anyio.Event(), 0
+
+        async def slow(call: SandboxCall) -> Any:
+            nonlocal waiting
+            waiting += 1
+            if waiting == box.max_sessions:
+                all_held.set()
+            await release.wait()
+            return {"ok": True, "data": call.arguments["limit"]}
+
+        results: dict[int, Any] = {}
+
+        async def one(i: int) -> None:
+            code = f"tools.petstore.default.pets.list_pets(limit={i})['data']"
+            results[i] = await box.run(code, PETS, slow)
+
+        runs = box.max_sessions + 5
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as tasks:
+                for i in range(runs):
+                    tasks.start_soon(one, i)
+                await all_held.wait()
+                release.set()
+        assert results == {i: Completed(i, "", 1) for i in range(runs)}
+    finally:
+        await box.aclose()
+
+
 async def test_warm_sessions_never_take_a_worker_a_run_is_waiting_for() -> None:
     box = Sandbox(workers=1, max_workers=3)
     try:

@@ -393,13 +393,20 @@ class _Run:
     # --- event-loop side ----------------------------------------------------------------------
 
     async def in_thread(self, function: Callable[..., Any], *args: Any) -> Any:
+        """Run a step on this run's own session in a worker thread. It never waits for a
+        free worker, so it must not queue behind threads that do (:meth:`checking_out`)."""
+        return await anyio.to_thread.run_sync(function, *args, limiter=self.sandbox.step_limiter)
+
+    async def checking_out(self, function: Callable[..., Any], *args: Any) -> Any:
+        """Run ``function``, which takes a session from the pool (and may block until a
+        worker is free), in a worker thread of its own kind."""
         return await anyio.to_thread.run_sync(function, *args, limiter=self.sandbox.limiter)
 
     async def start(self, tools: Sequence[ToolSpec]) -> Outcome:
         tree = build_tree(tools)
         try:
             try:
-                snapshot = await self.in_thread(self._start, tree)
+                snapshot = await self.checking_out(self._start, tree)
             except MontyError as exc:
                 return self.fail(self.translate(exc))
             return await self.drive(snapshot)
@@ -411,7 +418,7 @@ class _Run:
         tree = build_tree(tools)
         try:
             dump = unpack_state(state)
-            snapshot = await self.in_thread(self._restore, tree, dump)
+            snapshot = await self.checking_out(self._restore, tree, dump)
         except SnapshotIncompatibleError as exc:
             return self.fail(exc)
         except MontyError as exc:
@@ -649,6 +656,10 @@ class Sandbox:
         self._max_workers = max_workers or workers * 8
         # Threads block on checkout when every worker is busy: cap them at the worker count.
         self.limiter = anyio.CapacityLimiter(self._max_workers)
+        # Steps of runs that hold a session (answer a tool call, dump, close) have threads of
+        # their own: queued behind blocked checkouts, they could never free the workers those
+        # wait for. One per session the pool can hand out.
+        self.step_limiter = anyio.CapacityLimiter(self.max_sessions)
         self._pool: Monty | None = None
         self._starting = anyio.Lock()
         # Warm sessions by tree and kind (see take_warm), prepared by one background thread.
@@ -670,6 +681,13 @@ class Sandbox:
         await self._ensure_pool()
 
     @property
+    def max_sessions(self) -> int:
+        """Worker processes (so sessions) the pool may hold at once: ``max_workers`` for runs,
+        plus the warm sessions and the one being prepared, which so never take a worker that a
+        run is waiting for."""
+        return self._max_workers + _WARM_SESSIONS + 1
+
+    @property
     def started(self) -> bool:
         """Whether the worker pool is running."""
         return self._pool is not None
@@ -681,9 +699,7 @@ class Sandbox:
             if self._pool is None:
                 pool = Monty(
                     min_processes=self._workers,
-                    # Warm sessions (and the one being prepared) hold workers of their own:
-                    # they never take one that a run is waiting for.
-                    max_processes=self._max_workers + _WARM_SESSIONS + 1,
+                    max_processes=self.max_sessions,
                     request_timeout=self.limits.wall_time + _HUNG_WORKER_GRACE,
                 )
                 await anyio.to_thread.run_sync(pool.__enter__)
