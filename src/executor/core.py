@@ -65,7 +65,7 @@ from executor.sources.base import (
     SourcePlugin,
 )
 from executor.sources.detect import CONFIDENT, describe_candidates, detect_source, source_config
-from executor.sources.fetch import guarded_client, warm_up_tls
+from executor.sources.fetch import CONNECT_TIMEOUT, guarded_client, warm_up_tls
 from executor.store import RunRecord, Store, StoredTool
 from executor.toolkits import Toolkits, contains, current_toolkit, toolkit_rules
 
@@ -313,7 +313,7 @@ class Executor:
             # Calls may reach private networks (internal APIs are common), never cloud metadata.
             client = guarded_client(
                 allow_private=True,
-                timeout=httpx2.Timeout(timeout, connect=min(timeout, 10.0)),
+                timeout=httpx2.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT)),
                 limits=httpx2.Limits(max_connections=20, max_keepalive_connections=10),
                 follow_redirects=False,
             )

@@ -166,6 +166,26 @@ class NeverAnswers:
                 pass
 
 
+class Drips:
+    """A raw ASGI endpoint that answers 200 at once, then sends its body a byte every 50 ms
+    until the client leaves (at most 30 s): each read is quick, the whole answer never ends."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        with anyio.move_on_after(30):
+            async with anyio.create_task_group() as tasks:
+
+                async def until_gone() -> None:
+                    while (await receive())["type"] != "http.disconnect":
+                        pass
+                    tasks.cancel_scope.cancel()
+
+                tasks.start_soon(until_gone)
+                while True:
+                    await send({"type": "http.response.body", "body": b".", "more_body": True})
+                    await anyio.sleep(0.05)
+
+
 def create_app() -> Starlette:
     """The echo API as an ASGI app, for ``tests.servers.serve``."""
     return Starlette(
@@ -184,5 +204,6 @@ def create_app() -> Starlette:
             Route("/paged", paged),
             Route("/redirect", redirect),
             Route("/slow", NeverAnswers()),
+            Route("/drip", Drips()),
         ]
     )

@@ -1,9 +1,9 @@
 """Pooled upstream connections: an idle connection the server closed is noticed and replaced.
 
 The pool asks every idle connection "is your socket readable?" before reusing it (readable
-while idle means the server hung up). ``fetch.PooledStream`` answers with one ``poll(0)`` on a
-poll object kept for the connection's life; these tests prove the answer is still right, on
-plain TCP and under TLS, with asyncio's loop and with uvloop (what the server runs).
+while idle means the server hung up). ``fetch.IdleProbe`` answers for all of a pool's sockets
+with one ``poll(0)``; these tests prove the answer is still right, on plain TCP and under TLS,
+with asyncio's loop and with uvloop (what the server runs), and that one poll serves a pass.
 """
 
 from __future__ import annotations
@@ -11,11 +11,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import socket
 import ssl
+import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
+import httpx2
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -140,6 +144,7 @@ async def test_a_tls_connection_reports_the_servers_hang_up(tmp_path: Path) -> N
 
     async with tcp_server(hang_up_when_told, server_tls) as port:
         backend = fetch.GuardedNetworkBackend(allow_private=True)
+        backend.probe.window = 0.0  # every question polls: no answer from before the hang-up
         plain = await backend.connect_tcp("127.0.0.1", port, timeout=10)
         stream = await plain.start_tls(client_tls, server_hostname="127.0.0.1", timeout=10)
         try:
@@ -152,3 +157,68 @@ async def test_a_tls_connection_reports_the_servers_hang_up(tmp_path: Path) -> N
             assert stream.get_extra_info("is_readable") is True
         finally:
             await stream.aclose()
+
+
+class CountingPoll:
+    """A ``select.poll`` object that counts its ``poll`` calls."""
+
+    def __init__(self, poll: Any) -> None:
+        self.inner, self.polls = poll, 0
+
+    def register(self, fd: int, events: int) -> None:
+        self.inner.register(fd, events)
+
+    def unregister(self, fd: int) -> None:
+        self.inner.unregister(fd)
+
+    def poll(self, timeout: float) -> list[tuple[int, int]]:
+        self.polls += 1
+        return self.inner.poll(timeout)
+
+
+async def test_one_poll_answers_for_every_idle_connection_of_the_pool() -> None:
+    both_in = asyncio.Event()
+    arrived = 0
+
+    async def keep_alive(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal arrived
+        with contextlib.suppress(asyncio.IncompleteReadError):  # the client hung up
+            while await reader.readuntil(b"\r\n\r\n"):
+                arrived += 1
+                if arrived == 8:
+                    both_in.set()
+                await both_in.wait()  # the first 8 requests are in flight together
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                await writer.drain()
+
+    async with (
+        tcp_server(keep_alive) as port,
+        fetch.guarded_client(allow_private=True) as client,
+    ):
+        url = f"http://127.0.0.1:{port}/"
+        await asyncio.gather(*(client.get(url) for _ in range(8)))  # 8 pooled connections
+        pool = client._transport._pool  # type: ignore[attr-defined]
+        probe = pool._network_backend.probe
+        counting = probe._poll = CountingPoll(probe._poll)
+        assert (await client.get(url)).text == "ok"
+        assert len(pool.connections) == 8
+    # The pool asked about the idle connections as the request started and again as it ended:
+    # one poll each time, not one per connection.
+    assert counting.polls <= 2
+
+
+async def test_a_connection_reset_mid_answer_is_a_read_error() -> None:
+    async def reset_mid_body(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
+        await writer.drain()
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()  # with a zero linger: a reset, not a clean close
+
+    async with (
+        tcp_server(reset_mid_body) as port,
+        fetch.guarded_client(allow_private=True) as client,
+    ):
+        with pytest.raises(httpx2.ReadError):
+            await client.get(f"http://127.0.0.1:{port}/", timeout=httpx2.Timeout(None))

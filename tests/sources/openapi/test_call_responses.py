@@ -209,6 +209,18 @@ async def test_a_timeout_is_a_timeout_error(http: httpx2.AsyncClient, echo_url: 
     assert "0.3 s" in error["message"]
 
 
+async def test_the_time_limit_bounds_the_whole_call_not_each_read(
+    http: httpx2.AsyncClient, echo_url: str
+) -> None:
+    """An API that sends a byte every 50 ms never lets one read time out: the call's own
+    deadline still ends it."""
+    with anyio.fail_after(10):
+        result = await get(http, echo_url, "/drip", time_limit=0.5)
+    error = result["error"]
+    assert error["code"] == "timeout"
+    assert "0.5 s" in error["message"]
+
+
 async def test_an_unreachable_port_is_a_retryable_upstream_error(
     http: httpx2.AsyncClient,
 ) -> None:

@@ -25,11 +25,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
+import anyio
 import httpx2
 
 from executor.errors import ExecutorError, InvalidArgumentsError, InvalidInputError
 from executor.results import ToolResult, failure
 from executor.sources.base import AppliedAuth, PluginCall
+from executor.sources.fetch import CONNECT_TIMEOUT
 from executor.sources.openapi import serialize
 from executor.sources.openapi.response import (
     Redactor,
@@ -88,16 +90,24 @@ async def call_operation(request: PluginCall) -> ToolResult:
 async def send(
     outgoing: OutgoingRequest, *, http: httpx2.AsyncClient, time_limit: float, auth: AppliedAuth
 ) -> ToolResult:
-    """Send a built request and turn the response into an envelope (raising Executor errors)."""
+    """Send a built request and turn the response into an envelope (raising Executor errors).
+
+    ``time_limit`` bounds the whole call — connecting, sending, waiting and reading the body —
+    not each read: an API that trickles its answer cannot hold a call past it.
+    """
     target = outgoing.target
     redactor = Redactor.for_auth(auth)
-    with map_http_errors(target, timeout=time_limit, redactor=redactor):
+    with (
+        map_http_errors(target, timeout=time_limit, redactor=redactor),
+        anyio.fail_after(time_limit),
+    ):
         http_request = http.build_request(
             outgoing.method,
             outgoing.url,
             headers=outgoing.headers,
             content=outgoing.content,
-            timeout=time_limit,
+            # Only connecting has a limit of its own (its error names the phase).
+            timeout=httpx2.Timeout(None, connect=min(time_limit, CONNECT_TIMEOUT)),
         )
         if not any(name.lower() == "cookie" for name, _ in outgoing.headers):
             # The pooled client keeps cookies upstream set earlier; a call carries only the

@@ -162,13 +162,14 @@ def strip_query(text: str) -> str:
 def map_http_errors(target: Target, *, timeout: float, redactor: Redactor) -> Iterator[None]:
     """Translate httpx2 exceptions raised inside the block into Executor errors.
 
-    Timeouts become :class:`ToolTimeoutError`; a host that cannot be reached becomes a retryable
-    :class:`UpstreamError`; a connection that breaks mid-call is retryable only for idempotent
-    methods; a URL httpx2 refuses is the connection's configuration problem.
+    Timeouts (httpx2's, and the call's own deadline) become :class:`ToolTimeoutError`; a host
+    that cannot be reached becomes a retryable :class:`UpstreamError`; a connection that breaks
+    mid-call is retryable only for idempotent methods; a URL httpx2 refuses is the
+    connection's configuration problem.
     """
     try:
         yield
-    except httpx2.TimeoutException as exc:
+    except (httpx2.TimeoutException, TimeoutError) as exc:
         phase = "connect to" if isinstance(exc, httpx2.ConnectTimeout) else "get an answer from"
         raise ToolTimeoutError(
             f"Could not {phase} {target.host} within {timeout:g} s ({target}).",
