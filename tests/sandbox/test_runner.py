@@ -487,6 +487,27 @@ async def test_code_that_passed_the_check_runs_in_a_warm_unchecked_session(
     assert all(entry[1] is not ready for entry in sandbox._warm.values())  # it was taken
 
 
+async def test_sessions_start_from_the_preludes_state_and_never_from_a_runs() -> None:
+    """After the first prelude, fresh sessions load the state it left (``import tools`` done)
+    instead of running it again: tools still work, and a run's own names never carry over."""
+    box = Sandbox(type_check=False)
+    try:
+        code = "secret = 'from the first run'\ntools.petstore.default.pets.list_pets(limit=1)"
+        assert (await box.run(code, PETS, Recorder())).result == {
+            "ok": True,
+            "data": [{"name": "Tom"}],
+        }
+        assert len(box._preludes) == 1
+        for _ in range(3):
+            later = await box.run(
+                "tools.petstore.default.pets.list_pets(limit=2)['data']\nsecret", PETS, Recorder()
+            )
+            assert isinstance(later, Failed) and "NameError" in later.error.message, later
+        assert len(box._preludes) == 1
+    finally:
+        await box.aclose()
+
+
 async def test_more_runs_waiting_on_tools_than_workers_finish_without_deadlock() -> None:
     """Every worker held by a run waiting on its tool, more runs blocked checking out: the
     held runs' next steps must still get threads, or no worker is ever freed."""

@@ -73,6 +73,8 @@ _LIMIT_HINT = "Make the code do less in one run, or ask for a higher limit."
 _WARM_SESSIONS = 4
 # Type-check verdicts remembered (code that passed, with its tree).
 _VERDICTS = 1024
+# Post-prelude session states remembered (by tree and kind).
+_PRELUDES = 256
 # A warm session idle longer than this is discarded rather than trusted.
 _WARM_MAX_AGE = 60.0
 # Fed once into a warm session: the checker's first look at the builtins and at the stubs'
@@ -311,7 +313,7 @@ class _Run:
 
     def _fresh(self, tree: ToolTree, *, check: bool = True) -> MontySession:
         session = self._checkout(tree, check=check)
-        session.feed_run(tree.prelude)
+        self.sandbox.import_tools(session, tree, check=check)
         return session
 
     def _close(self) -> None:
@@ -669,6 +671,8 @@ class Sandbox:
         self._warmer: ThreadPoolExecutor | None = None
         # Code that passed the type check, by code digest, with the tree it was checked on.
         self._verdicts: OrderedDict[bytes, tuple[ToolTree]] = OrderedDict()
+        # A session's state right after its prelude, by tree and kind (see import_tools).
+        self._preludes: OrderedDict[_WarmKey, tuple[ToolTree, bytes]] = OrderedDict()
 
     @property
     def pool(self) -> Monty:
@@ -744,6 +748,29 @@ class Sandbox:
             while len(self._verdicts) > _VERDICTS:
                 self._verdicts.popitem(last=False)
 
+    def import_tools(self, session: MontySession, tree: ToolTree, *, check: bool) -> None:
+        """Run ``tree``'s prelude (``import tools``) in a fresh ``session`` checked out with
+        ``check``: the first time by feeding it, then by loading the state it left.
+
+        Each import is a round trip to this process; loading the dumped state instead saves
+        ~0.1 ms of this process's CPU and ~0.2 ms of every fresh run's latency.
+        """
+        key = (id(tree), check)
+        with self._warm_lock:
+            entry = self._preludes.get(key)
+            if entry is not None:
+                self._preludes.move_to_end(key)
+        if entry is not None:
+            session.load_session(entry[1])
+            return
+        session.feed_run(tree.prelude)
+        state = session.dump()
+        with self._warm_lock:
+            # Holding the tree keeps its id from being reused by another while remembered.
+            self._preludes[key] = (tree, state)
+            while len(self._preludes) > _PRELUDES:
+                self._preludes.popitem(last=False)
+
     def checks(self, tree: ToolTree) -> bool:
         """Whether code against ``tree`` is type-checked (new code, not code that passed)."""
         return self.type_check and bool(tree.tools)
@@ -800,7 +827,7 @@ class Sandbox:
         try:
             session = self.checkout(tree, check=checked)
             session.__enter__()
-            session.feed_run(tree.prelude)
+            self.import_tools(session, tree, check=checked)
             if checked:
                 session.feed_run(", ".join([_WARM_UP, *tree.touched]))
         except Exception:  # a warm session is an optimisation: never let it fail a run
