@@ -128,13 +128,18 @@ stats.dump_stats(profile)
 
 
 @contextlib.contextmanager
-def run_server(data_dir: Path, log: Path, profile: str | None) -> Iterator[tuple[str, int]]:
+def run_server(
+    data_dir: Path, log: Path, profile: str | None, source: Path | None = None
+) -> Iterator[tuple[str, int]]:
     """The server (``executor.server.app.run``, as ``executor web --foreground`` runs it) in its
     own process, its output into ``log``; yield its base URL and pid; stop it after (SIGINT,
-    so uvicorn shuts down cleanly and a profile gets written)."""
+    so uvicorn shuts down cleanly and a profile gets written). ``source``: run the ``executor``
+    package from that ``src`` folder (another checkout) instead of the installed one."""
     port = free_port()
     command = [sys.executable, "-c", EXECUTOR_SERVER, str(port), str(data_dir), profile or ""]
     env = {**os.environ, "EXECUTOR_DATA_DIR": str(data_dir)}
+    if source is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(source), *filter(None, [env.get("PYTHONPATH")])])
     output = log.open("wb")
     server = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
     try:
