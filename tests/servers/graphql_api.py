@@ -8,8 +8,9 @@ in :attr:`Library.requests` so tests can see the document and variables as they 
 
 The other routes misbehave on purpose: an HTML page (``/html``), a broken introspection
 result (``/broken``), introspection refused (``/no-introspection``), a GraphQL server that
-echoes the caller's credentials inside an error (``/leaky``), a redirect (``/redirect``) and an
-endpoint that never answers until the client leaves (``/slow``).
+echoes the caller's credentials inside an error (``/leaky``), a redirect (``/redirect``), an
+endpoint that never answers until the client leaves (``/slow``) and one whose answer trickles
+in a byte at a time and never ends (``/drip``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from tests.servers.echo_api import NeverAnswers
+from tests.servers.echo_api import Drips, NeverAnswers
 
 TOKEN = "library-token-0123456789"
 
@@ -150,6 +151,7 @@ class Library:
                 Route("/leaky", leaky, methods=["POST"]),
                 Route("/redirect", redirect, methods=["POST"]),
                 Route("/slow", NeverAnswers(), methods=["POST"]),
+                Route("/drip", Drips(), methods=["POST"]),
             ]
         )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import anyio
 import pytest
 
 from executor import ApprovalRequest, Executor, SpecError
@@ -248,6 +249,20 @@ async def test_an_endpoint_answering_html_gives_a_clear_error(
     assert result["error"]["code"] == "upstream_error"
     assert "not a GraphQL response" in result["error"]["message"]
     assert "Welcome" in result["error"]["details"]["body"]
+
+
+async def test_the_time_limit_bounds_the_whole_exchange_not_each_read(
+    ex: Executor, library: tuple[Library, str]
+) -> None:
+    """An endpoint that sends a byte every 50 ms never lets one read time out: the call's
+    own deadline still ends it."""
+    _, url = library
+    await ex.sources.add("trickle", "graphql", SourceConfig(text=SDL, base_url=f"{url}/drip"))
+    await ex.connections.create("trickle", "slow", timeout=0.5)
+    with anyio.fail_after(10):
+        result = await ex.call("trickle.slow.query.ping")
+    assert result["error"]["code"] == "timeout"
+    assert "0.5 s" in result["error"]["message"]
 
 
 async def test_a_schema_loaded_from_a_file_needs_a_base_url_to_be_called(

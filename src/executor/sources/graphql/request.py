@@ -28,6 +28,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+import anyio
 import graphql
 import httpx2
 import orjson
@@ -42,6 +43,7 @@ from executor.errors import (
 )
 from executor.results import ToolResult, failure, ok
 from executor.sources.base import PluginCall
+from executor.sources.fetch import CONNECT_TIMEOUT
 from executor.sources.graphql.selection import (
     build_document,
     parse_selection,
@@ -181,14 +183,18 @@ async def _post(request: PluginCall, endpoint: str, body: bytes, field: str) -> 
     headers.update(request.auth.headers)  # credentials win over every other setting
     if request.auth.cookies:
         headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in request.auth.cookies.items())
-    with map_http_errors(target, timeout=request.timeout, redactor=redactor):
+    # The time limit bounds the whole exchange, not each read (as for OpenAPI calls).
+    with (
+        map_http_errors(target, timeout=request.timeout, redactor=redactor),
+        anyio.fail_after(request.timeout),
+    ):
         http_request = request.http.build_request(
             "POST",
             endpoint,
             params=dict(request.auth.query) or None,
             headers=headers,
             content=body,
-            timeout=request.timeout,
+            timeout=httpx2.Timeout(None, connect=min(request.timeout, CONNECT_TIMEOUT)),
         )
         if not request.auth.cookies:
             # The pooled client keeps cookies upstream set earlier; one call must not steer
