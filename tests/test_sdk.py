@@ -320,6 +320,30 @@ async def test_a_policy_set_by_another_executor_applies_once_the_catalog_is_rech
         assert await ex.tools.list("petstore") == []
 
 
+async def test_search_follows_connections_made_or_removed_here_and_by_another_executor(
+    database: Database, data_dir: Path, petstore: tuple[PetStore, str]
+) -> None:
+    options = {
+        "data_dir": data_dir,
+        "database_url": database.url,
+        "database_schema": database.schema,
+    }
+
+    async def connections_found(ex: Executor) -> set[str]:
+        found = await ex.tools.search("list pets")
+        return {hit.tool.connection for hit in found.hits}
+
+    async with Executor.open(**options, catalog_refresh=0) as ex:
+        await _add_petstore(ex, petstore)
+        assert await connections_found(ex) == {"work"}  # the connections are cached now
+        await ex.connections.create("petstore", "home", auth={"type": "api_key", "value": "k"})
+        assert await connections_found(ex) == {"work", "home"}
+        async with Executor.open(**options) as other:
+            await other.connections.remove("petstore", "work")
+        assert await connections_found(ex) == {"home"}
+        assert {tool.connection for tool in await ex.tools.list("petstore")} == {"home"}
+
+
 async def test_errors_raised_inside_the_open_block_arrive_unwrapped(data_dir: Path) -> None:
     with pytest.raises(executor.NotFoundError):
         async with Executor.open(data_dir=data_dir) as ex:

@@ -119,6 +119,7 @@ class Executor:
         self._catalog_version: int | None = None
         self._catalog_checked = -math.inf
         self._addresses: list[str] | None = None
+        self._connection_names: dict[str, list[str]] | None = None
         self.sources = Sources(self)
         self.connections = Connections(self)
         self.tools = Tools(self)
@@ -338,6 +339,18 @@ class Executor:
         toolkit = current_toolkit(self.workspace_id)
         return rules if toolkit is None else [*rules, *toolkit_rules(toolkit)]
 
+    async def connection_names(self) -> dict[str, list[str]]:
+        """The names of the workspace's connections by integration, cached until the catalog
+        changes (a search reads them for every hit)."""
+        while (names := self._connection_names) is None:
+            generation = self._generation
+            read: dict[str, list[str]] = {}
+            for connection in await self.store.list_connections(self.workspace_id):
+                read.setdefault(connection.integration, []).append(connection.name)
+            if generation == self._generation:  # else a change came meanwhile: read again
+                self._connection_names = read
+        return names
+
     async def policy_set(self) -> PolicySet:
         """:meth:`policy_rules` prepared for deciding (patterns compiled); outside a toolkit,
         cached with the rules."""
@@ -356,9 +369,7 @@ class Executor:
         while (addresses := self._addresses) is None:
             generation = self._generation
             names = await self.store.tool_names(self.workspace_id)
-            connections: dict[str, list[str]] = {}
-            for connection in await self.store.list_connections(self.workspace_id):
-                connections.setdefault(connection.integration, []).append(connection.name)
+            connections = await self.connection_names()
             if generation == self._generation:  # else a change came meanwhile: read again
                 self._addresses = [
                     f"{slug}.{conn}.{name}"
@@ -395,6 +406,7 @@ class Executor:
         self._generation += 1
         self._rules = None
         self._addresses = None
+        self._connection_names = None
         self.pipeline.invalidate()
         self.toolkits.forget()
         for listener in list(self._catalog_listeners.values()):
@@ -977,22 +989,20 @@ class Tools(_Part):
         self, stored: list[StoredTool], *, include_blocked: bool = False
     ) -> list[Tool]:
         ex = self._ex
-        connections: dict[str, list[Connection]] = {}
-        for connection in await ex.store.list_connections(ex.workspace_id):
-            connections.setdefault(connection.integration, []).append(connection)
+        connections = await ex.connection_names()
         policies = await ex.policy_set()
         toolkit = current_toolkit(ex.workspace_id)
         tools = []
         for item in stored:
             definition = item.definition
-            for connection in connections.get(item.integration, []):
-                address = f"{item.integration}.{connection.name}.{definition.name}"
+            for name in connections.get(item.integration, []):
+                address = f"{item.integration}.{name}.{definition.name}"
                 if toolkit is not None and not contains(toolkit, address):
                     continue
                 action = policies.decide(address, definition.default_policy).action
                 if action == "block" and not include_blocked:
                     continue
-                tools.append(_tool(address, item.integration, connection.name, definition, action))
+                tools.append(_tool(address, item.integration, name, definition, action))
         return tools
 
     async def list(
