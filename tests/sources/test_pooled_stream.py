@@ -222,3 +222,25 @@ async def test_a_connection_reset_mid_answer_is_a_read_error() -> None:
     ):
         with pytest.raises(httpx2.ReadError):
             await client.get(f"http://127.0.0.1:{port}/", timeout=httpx2.Timeout(None))
+
+
+def test_a_socket_readable_earlier_in_the_window_is_asked_again_before_saying_yes() -> None:
+    """A connection in use when the pool's poll ran had its answer waiting (readable); read and
+    idle moments later, it must not be called hung up from that earlier answer."""
+    probe = fetch.IdleProbe(window=3600.0)  # every answer below comes from one poll
+    busy, peer = socket.socketpair()
+    idle, idle_peer = socket.socketpair()
+    try:
+        owner: Any = object()
+        probe.register(busy.fileno(), owner)
+        probe.register(idle.fileno(), owner)
+        peer.send(b"an answer")
+        assert probe.readable(busy.fileno()) is True
+        assert probe.readable(idle.fileno()) is False
+        assert busy.recv(100) == b"an answer"  # read: idle now, nothing waiting
+        assert probe.readable(busy.fileno()) is False
+        idle_peer.close()  # a hang-up after the poll: within the window, not seen yet
+        assert probe.readable(idle.fileno()) is False
+    finally:
+        for end in (busy, peer, idle, idle_peer):
+            end.close()

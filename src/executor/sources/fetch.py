@@ -202,13 +202,20 @@ class IdleProbe:
             self._poll.unregister(fd)
 
     def readable(self, fd: int) -> bool:
-        """Whether ``fd`` has data or a hang-up waiting (as of at most ``window`` ago)."""
+        """Whether ``fd`` has data or a hang-up waiting: "no" as of at most ``window`` ago,
+        "yes" as of now."""
         now = time.perf_counter()
         if now - self._asked_at > self.window:
             # POLLHUP, POLLERR and POLLNVAL come back too: a dead socket counts as readable.
             self._readable = {ready for ready, _ in self._poll.poll(0)}
             self._asked_at = now
-        return fd in self._readable
+        if fd not in self._readable:
+            return False
+        # Readable then, maybe only because it was in use with its answer waiting, read since:
+        # a "yes" makes the pool drop the connection, so it is asked of this socket anew.
+        single = select.poll()
+        single.register(fd, select.POLLIN)
+        return bool(single.poll(0))
 
 
 class PooledStream(AnyIOStream):
