@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,6 +32,10 @@ class Database:
     kind: str
     url: str
     schema: str | None
+
+    def options(self, data_dir: Path) -> dict[str, Any]:
+        """``Executor.open`` keywords for this database and ``data_dir``."""
+        return {"data_dir": data_dir, "database_url": self.url, "database_schema": self.schema}
 
 
 async def _drop_schema(schema: str) -> None:
@@ -78,9 +83,7 @@ def petstore() -> Iterator[tuple[PetStore, str]]:
 @pytest.fixture
 async def ex(database: Database, data_dir: Path) -> AsyncIterator[Executor]:
     """An open Executor on a fresh database (run once per database)."""
-    async with Executor.open(
-        data_dir=data_dir, database_url=database.url, database_schema=database.schema
-    ) as opened:
+    async with Executor.open(**database.options(data_dir)) as opened:
         yield opened
 
 

@@ -308,11 +308,7 @@ async def test_an_interrupted_resume_ends_failed_instead_of_running_for_ever(
 async def test_history_written_before_a_cancelled_close_is_kept(
     database: Database, data_dir: Path, petstore: tuple[PetStore, str]
 ) -> None:
-    options = {
-        "data_dir": data_dir,
-        "database_url": database.url,
-        "database_schema": database.schema,
-    }
+    options = database.options(data_dir)
     with anyio.CancelScope() as scope:
         async with Executor.open(**options) as ex:
             await _connect(ex, petstore)

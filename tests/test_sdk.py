@@ -304,11 +304,7 @@ async def test_every_call_lands_in_the_run_history_with_secrets_redacted(
 async def test_a_policy_set_by_another_executor_applies_once_the_catalog_is_rechecked(
     database: Database, data_dir: Path, petstore: tuple[PetStore, str]
 ) -> None:
-    options = {
-        "data_dir": data_dir,
-        "database_url": database.url,
-        "database_schema": database.schema,
-    }
+    options = database.options(data_dir)
     # catalog_refresh=0: read the shared catalog version before every call, not once a second.
     async with Executor.open(**options, catalog_refresh=0) as ex:
         await _add_petstore(ex, petstore)
@@ -323,11 +319,7 @@ async def test_a_policy_set_by_another_executor_applies_once_the_catalog_is_rech
 async def test_search_follows_connections_made_or_removed_here_and_by_another_executor(
     database: Database, data_dir: Path, petstore: tuple[PetStore, str]
 ) -> None:
-    options = {
-        "data_dir": data_dir,
-        "database_url": database.url,
-        "database_schema": database.schema,
-    }
+    options = database.options(data_dir)
 
     async def connections_found(ex: Executor) -> set[str]:
         found = await ex.tools.search("list pets")
