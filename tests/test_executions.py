@@ -158,9 +158,7 @@ async def test_a_late_resume_says_the_execution_expired(
     database: Database, data_dir: Path, petstore: tuple[PetStore, str]
 ) -> None:
     async with Executor.open(
-        data_dir=data_dir,
-        database_url=database.url,
-        database_schema=database.schema,
+        **database.options(data_dir),
         execution_ttl=timedelta(seconds=-1),
     ) as ex:
         await _connect(ex, petstore)
@@ -174,9 +172,7 @@ async def test_a_long_running_executor_expires_overdue_executions_on_its_own(
     database: Database, data_dir: Path, petstore: tuple[PetStore, str]
 ) -> None:
     async with Executor.open(
-        data_dir=data_dir,
-        database_url=database.url,
-        database_schema=database.schema,
+        **database.options(data_dir),
         execution_ttl=timedelta(seconds=-1),
         expiry_sweep=0.02,
     ) as ex:

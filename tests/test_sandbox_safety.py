@@ -73,9 +73,7 @@ def _assert_reached_nothing(run: Execution, *secrets: str) -> None:
 async def limited(database: Database, data_dir: Path) -> AsyncIterator[Executor]:
     """An Executor on a fresh database with small sandbox limits."""
     async with Executor.open(
-        data_dir=data_dir,
-        database_url=database.url,
-        database_schema=database.schema,
+        **database.options(data_dir),
         sandbox_limits=LIMITS,
     ) as opened:
         yield opened
@@ -401,9 +399,7 @@ async def test_an_endless_loop_does_not_block_other_calls(
         return False
 
     async with Executor.open(
-        data_dir=data_dir,
-        database_url=database.url,
-        database_schema=database.schema,
+        **database.options(data_dir),
         on_approval=decline,
         sandbox_limits=SandboxLimits(wall_time=2.0),
     ) as ex:

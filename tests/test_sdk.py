@@ -74,9 +74,7 @@ async def test_write_call_needs_approval_and_the_callback_decides(
         return answers.pop(0)
 
     async with Executor.open(
-        data_dir=data_dir,
-        database_url=database.url,
-        database_schema=database.schema,
+        **database.options(data_dir),
         on_approval=decide,
     ) as ex:
         store = await _add_petstore(ex, petstore)
@@ -108,9 +106,7 @@ async def test_invalid_arguments_are_listed_before_any_approval(
 ) -> None:
     asked: list[ApprovalRequest] = []
     async with Executor.open(
-        data_dir=data_dir,
-        database_url=database.url,
-        database_schema=database.schema,
+        **database.options(data_dir),
         on_approval=lambda request: asked.append(request) is None,
     ) as ex:
         await _add_petstore(ex, petstore)

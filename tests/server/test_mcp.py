@@ -16,8 +16,11 @@ import pytest
 from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
+from mcp.server._otel import OpenTelemetryMiddleware
+from opentelemetry import trace
 
 from executor import Executor
+from executor.server.mcp import create_server
 from tests.server import run_app
 from tests.servers.petstore import PetStore
 
@@ -212,11 +215,6 @@ def test_a_span_per_message_only_when_opentelemetry_is_set_up(
 ) -> None:
     """The SDK's span middleware costs CPU on every message even as a no-op: it is kept only
     when a tracer provider is installed (as ``opentelemetry-instrument`` does)."""
-    from mcp.server._otel import OpenTelemetryMiddleware
-    from opentelemetry import trace
-
-    from executor.server.mcp import create_server
-
     if tracing:
         monkeypatch.setattr(trace, "get_tracer_provider", trace.NoOpTracerProvider)
     surface = create_server(lambda: pytest.fail("no request is served here"))

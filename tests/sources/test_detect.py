@@ -95,9 +95,7 @@ def petstore_url() -> Iterator[str]:
 @pytest.fixture
 async def guessing_ex(database: Database, data_dir: Path) -> Any:
     async with Executor.open(
-        data_dir=data_dir,
-        database_url=database.url,
-        database_schema=database.schema,
+        **database.options(data_dir),
         plugins={"guesser": Guesser(), "broken": BrokenDetector()},  # type: ignore[dict-item]
     ) as opened:
         yield opened

@@ -80,9 +80,7 @@ async def test_media_upload_through_the_sdk_after_approval(
 ) -> None:
     asked: list[ApprovalRequest] = []
     async with Executor.open(
-        data_dir=data_dir,
-        database_url=database.url,
-        database_schema=database.schema,
+        **database.options(data_dir),
         on_approval=lambda request: asked.append(request) is None,
     ) as ex:
         api = await _add_gmail(ex, gmail_api)

@@ -102,9 +102,7 @@ async def test_a_mutation_whose_select_can_only_fail_is_refused_before_approval(
         return True
 
     async with Executor.open(
-        data_dir=data_dir,
-        database_url=database.url,
-        database_schema=database.schema,
+        **database.options(data_dir),
         on_approval=approve,
     ) as ex:
         await _add(ex, url)

@@ -48,9 +48,7 @@ def state(tmp_path: Path) -> Path:
 async def mcp_ex(database: Database, data_dir: Path) -> AsyncIterator[Executor]:
     """An open Executor that approves every call (once per database)."""
     async with Executor.open(
-        data_dir=data_dir,
-        database_url=database.url,
-        database_schema=database.schema,
+        **database.options(data_dir),
         on_approval=lambda request: True,
     ) as opened:
         yield opened
